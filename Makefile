@@ -1,0 +1,61 @@
+# Attention Lab. `make run` serves the app; `make test` runs every test. Both start from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+REDIS_URL ?= redis://127.0.0.1:6379/0
+export REDIS_URL
+
+.PHONY: run test lint bench bench-forward bench-e2e bench-load screenshots messages clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+locale/ja/LC_MESSAGES/django.mo: locale/ja/LC_MESSAGES/django.po $(VENV)/.installed /usr/bin/msgfmt
+	$(PY) manage.py compilemessages --ignore=.venv -v0
+
+# System packages, installed when missing: GNU gettext compiles the translations, and Debian's
+# Chromium runs the browser tests (Playwright cannot download a browser on this network).
+/usr/bin/msgfmt:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext) \
+	  || { echo "Install GNU gettext (msgfmt) to compile the translations."; exit 1; }
+
+run: $(VENV)/.installed locale/ja/LC_MESSAGES/django.mo
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py load_content
+	$(PY) manage.py runall
+
+/usr/bin/chromium:
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || { echo "Install Debian's chromium package to run the browser tests."; exit 1; }
+
+test: $(VENV)/.installed locale/ja/LC_MESSAGES/django.mo /usr/bin/chromium
+	$(PY) -m engine.redis_server ensure $(REDIS_URL)
+	$(PY) manage.py check --fail-level WARNING
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+messages: $(VENV)/.installed
+	$(PY) manage.py makemessages -l ja --ignore=.venv --no-obsolete
+
+bench: bench-forward bench-e2e bench-load
+
+bench-forward: $(VENV)/.installed
+	$(PY) bench/bench_forward.py
+
+bench-e2e: $(VENV)/.installed
+	$(PY) bench/bench_e2e.py
+
+bench-load: $(VENV)/.installed
+	$(PY) bench/bench_load.py
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache db.sqlite3 .run

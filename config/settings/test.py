@@ -1,0 +1,23 @@
+"""Settings for ``make test``: the real services (Redis, a Celery worker, PostgreSQL when
+DATABASE_URL says so), nothing eager or mocked."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+ALLOWED_HOSTS = ["*"]
+ENGINE_TEST_HOOKS = True
+ENGINE_RATE_LIMIT = env("ENGINE_RATE_LIMIT", default="1000/m")
+
+# The tests use their own Redis database (15 by default), so that a `make run` worker on the
+# same server never takes a test's task.
+_redis = env("TEST_REDIS_URL", default=REDIS_URL.rsplit("/", 1)[0] + "/15")  # noqa: F405
+REDIS_URL = CELERY_BROKER_URL = _redis
+CACHES["default"]["LOCATION"] = _redis  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
+
+# SQLite: a file, not memory, so that the Celery worker process sees the test database too.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    (BASE_DIR / ".run").mkdir(exist_ok=True)  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".run" / "test.sqlite3")}  # noqa: F405

@@ -1,0 +1,34 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from lessons.content import CONTENT_DIR, ContentError, read_glossary
+from lessons.services import load_glossary
+
+
+class Command(BaseCommand):
+    help = "Check the authored glossary in lessons/content/ and load it into the database."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dir", type=Path, default=CONTENT_DIR, help="content folder")
+        parser.add_argument("--check", action="store_true", help="only check; write nothing")
+
+    def handle(self, *args, dir: Path, check: bool, **options):
+        try:
+            glossary = read_glossary(dir)
+        except ContentError as error:
+            raise CommandError(f"content refused, nothing was changed:\n  {error}") from None
+        languages = sum(len(by_lang) for by_lang in glossary.terms.values())
+        if check:
+            self.stdout.write(f"content ok: {len(glossary.terms)} terms, {languages} files")
+            return
+        report = load_glossary(glossary=glossary)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"loaded {len(glossary.terms)} terms ({report.created} new, "
+                f"{report.updated} updated, {len(report.removed)} removed), "
+                f"{languages} files, {report.questions} quiz questions"
+            )
+        )
+        if report.removed:
+            self.stdout.write(f"removed terms no longer authored: {', '.join(report.removed)}")

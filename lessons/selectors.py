@@ -1,0 +1,126 @@
+"""Reads for the lessons app. Every function costs a fixed number of queries, whatever the size
+of the glossary or the number of relations."""
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+
+from .models import Source, Term, TermText
+from .rendering import term_url
+
+
+@dataclass(frozen=True)
+class TermRef:
+    slug: str
+    title: str
+    summary: str
+    url: str
+    layer: int
+    fallback_lang: str = ""  # set when the term is missing in the requested language
+
+    @property
+    def as_tuple(self) -> tuple[str, str, str]:
+        return self.slug, self.title, self.url
+
+
+@dataclass
+class Glossary:
+    refs: dict[str, TermRef]
+    prerequisite_edges: list[tuple[str, str]]  # (prerequisite, term)
+    related_edges: list[tuple[str, str]]  # (term, related term) as authored
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.refs)
+        graph.add_edges_from(self.prerequisite_edges)
+        return graph
+
+    def learning_path(self, slug: str) -> list[TermRef]:
+        """Every prerequisite of ``slug``, direct or not, in an order to learn them."""
+        graph = self.graph
+        ancestors = graph.subgraph(nx.ancestors(graph, slug))
+        order = nx.lexicographical_topological_sort(
+            ancestors, key=lambda s: (self.refs[s].layer, s)
+        )
+        return [self.refs[s] for s in order]
+
+
+@dataclass
+class TermPage:
+    term: Term
+    text: TermText
+    fallback_lang: str
+    prerequisites: list[TermRef]
+    children: list[TermRef]
+    related: list[TermRef]
+    learning_path: list[TermRef]
+    sources: list[Source]
+    glossary: Glossary = field(repr=False)
+
+
+def glossary(*, lang: str) -> Glossary:
+    """Titles and summaries of every term in ``lang`` (or the other language, marked), and the
+    edges. Three queries."""
+    refs: dict[str, TermRef] = {}
+    rows = TermText.objects.values_list("term__slug", "lang", "title", "summary", "term__layer")
+    for slug, text_lang, title, summary, layer in sorted(rows, key=lambda r: r[1] != lang):
+        if slug not in refs:
+            fallback = "" if text_lang == lang else text_lang
+            refs[slug] = TermRef(slug, title, summary, term_url(slug, lang), layer, fallback)
+    prerequisites = Term.prerequisites.through.objects.values_list(
+        "to_term__slug", "from_term__slug"
+    )
+    related = Term.related.through.objects.values_list("from_term__slug", "to_term__slug")
+    return Glossary(
+        refs=dict(sorted(refs.items(), key=lambda item: (item[1].layer, item[0]))),
+        prerequisite_edges=list(prerequisites),
+        related_edges=list(related),
+    )
+
+
+def term_page(*, slug: str, lang: str) -> TermPage:
+    """Everything the term page shows. Six queries, whatever the number of relations."""
+    term = get_object_or_404(Term, slug=slug)
+    texts = {text.lang: text for text in TermText.objects.filter(term=term)}
+    if not texts:
+        raise TermText.DoesNotExist(f"{slug} has no text in any language")
+    text = texts.get(lang) or next(iter(texts.values()))
+    fallback = "" if text.lang == lang else text.lang
+    index = glossary(lang=lang)
+    refs = index.refs
+    prerequisites = [refs[a] for a, b in index.prerequisite_edges if b == slug]
+    children = [refs[b] for a, b in index.prerequisite_edges if a == slug]
+    related = [refs[b] for a, b in index.related_edges if a == slug]
+    related += [refs[a] for a, b in index.related_edges if b == slug and refs[a] not in related]
+    sources = list(Source.objects.filter(term=term, lang=text.lang))
+    by_layer = lambda ref: (ref.layer, ref.slug)  # noqa: E731
+    return TermPage(
+        term=term,
+        text=text,
+        fallback_lang=fallback,
+        prerequisites=sorted(prerequisites, key=by_layer),
+        children=sorted(children, key=by_layer),
+        related=sorted(related, key=by_layer),
+        learning_path=index.learning_path(slug),
+        sources=sources,
+        glossary=index,
+    )
+
+
+def search(*, query: str, lang: str, limit: int = 30) -> list[TermRef]:
+    """Terms whose title or summary in ``lang`` contains ``query`` (case-insensitive)."""
+    query = query.strip()[:100]
+    if not query:
+        return []
+    slugs = list(
+        TermText.objects.filter(lang=lang)
+        .filter(
+            Q(title__icontains=query) | Q(summary__icontains=query) | Q(term__slug__icontains=query)
+        )
+        .values_list("term__slug", flat=True)[:limit]
+    )
+    refs = glossary(lang=lang).refs
+    return [refs[slug] for slug in refs if slug in slugs]
