@@ -1,0 +1,65 @@
+"""One run of the live model on a learner's sentence (and optionally a second one to compare).
+
+The result lives here, in the database, not in Redis: a lost broker message never loses a
+finished result. Arrays are stored compactly as zlib-compressed float16 (see ``engine.arrays``).
+"""
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AttentionRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    FINAL = (Status.DONE, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    text = models.CharField(max_length=500)
+    compare_text = models.CharField(max_length=500, blank=True)
+    # sha256 of the normalised inputs: an identical request reuses a finished result
+    input_key = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    device = models.CharField(max_length=20, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)  # handed to the broker
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    compute_ms = models.FloatField(null=True, blank=True)  # the forward pass(es) alone
+
+    layers = models.PositiveSmallIntegerField(default=0)
+    heads = models.PositiveSmallIntegerField(default=0)
+    tokens = models.JSONField(default=list, blank=True)
+    compare_tokens = models.JSONField(default=list, blank=True)
+    weights = models.BinaryField(null=True, blank=True)  # [L, H, T, T] after softmax
+    scores = models.BinaryField(null=True, blank=True)  # [L, H, T, T] raw QKᵀ/√d, before mask
+    qkv = models.BinaryField(null=True, blank=True)  # [3, L, H, T, d] queries, keys, values
+    compare_weights = models.BinaryField(null=True, blank=True)
+    similarity = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="run_status_created")]
+
+    def __str__(self):
+        return f"{self.id} {self.status}: {self.text[:40]}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def elapsed_ms(self) -> float | None:
+        """From submission to the end, as the learner waited for it."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.created_at).total_seconds() * 1000

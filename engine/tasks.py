@@ -1,0 +1,42 @@
+"""Thin Celery tasks: fetch by id, call a service. Queue: ``inference``."""
+
+import logging
+
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.utils.translation import gettext as _
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+
+class RunTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """Runs in the worker for an error, and in the pool's parent for a hard time limit: either
+        way the run ends failed with a message a learner can read."""
+        if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
+            message = _(
+                "The model took too long on this sentence and was stopped. Try a shorter one."
+            )
+        elif isinstance(exc, WorkerLostError):
+            # acks_late + reject_on_worker_lost hand the message out again: the retry decides.
+            return
+        else:
+            message = _("The model failed on this sentence (%(error)s). Please try again.") % {
+                "error": exc.__class__.__name__
+            }
+        log.error("run %s failed: %r", args[0] if args else "?", exc)
+        services.fail_run(run_id=args[0], message=message)
+
+
+@shared_task(base=RunTask, name="engine.tasks.run_attention", queue="inference")
+def run_attention(run_id: str) -> str:
+    run = services.execute_run(run_id=run_id, worker=run_attention.request.hostname or "")
+    return run.status if run else "missing"
+
+
+@shared_task(name="engine.tasks.sweep_stale_runs", queue="inference")
+def sweep_stale_runs() -> int:
+    return services.sweep_stale_runs()

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "engine"
+
+urlpatterns = [
+    path("", views.demo, name="demo"),
+    path("runs/<str:run_id>/", views.run_page, name="run"),
+    path("runs/<str:run_id>/status/", views.run_status, name="run-status"),
+    path("runs/<str:run_id>/thumb/<int:layer>/<int:head>.svg", views.thumbnail, name="thumbnail"),
+]

@@ -1,0 +1,244 @@
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language, gettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from engine import services as engine_services
+from engine.models import AttentionRun
+from lessons import selectors as lesson_selectors
+from lessons.models import TIER_LABELS, Term
+
+from . import selectors, services
+
+
+def _error(request, message: str, *, term=None):
+    """A refused request: 400 with the message, as a fragment for htmx or as a page."""
+    template = "quiz/error.html#message" if request.htmx else "quiz/error.html"
+    return render(request, template, {"message": message, "term": term}, status=400)
+
+
+def _lang() -> str:
+    return get_language() or "ja"
+
+
+def _quiz_url(slug: str, attempt=None) -> str:
+    url = reverse("quiz:quiz", kwargs={"slug": slug})
+    return f"{url}?attempt={attempt.id}" if attempt else url
+
+
+def _step_context(attempt, items, lang) -> dict:
+    """What comes next in an attempt: the next question, or the summary."""
+    pending = [item for item in items if item.answered_at is None]
+    context = {"attempt": attempt, "total": len(items), "term": attempt.term}
+    if pending:
+        item = pending[0]
+        context["item"] = item
+        context["number"] = item.position + 1
+        context["question"] = selectors.question_view(
+            question=item.question, lang=lang, order=item.choice_order
+        )
+    else:
+        context["summary"] = True
+        context["mistakes"] = [
+            selectors.feedback_view(
+                question=item.question,
+                lang=lang,
+                chosen_key=item.chosen_key,
+                order=item.choice_order,
+            )
+            for item in items
+            if not item.correct
+        ]
+    return context
+
+
+def _observe_run(question) -> AttentionRun | None:
+    """For a "predict, then observe" question: the live model's run on its sentence (a finished
+    one is reused at once). None when the live model is unavailable; the quiz goes on."""
+    if not question.observe:
+        return None
+    try:
+        run, _reused = engine_services.submit_run(text=question.observe)
+    except (engine_services.Unavailable, engine_services.InputError):
+        return None
+    return run
+
+
+@require_GET
+def quiz(request, slug: str):
+    term = get_object_or_404(Term, slug=slug)
+    lang = _lang()
+    ref = lesson_selectors.glossary(lang=lang).refs[slug]
+    learner = selectors.current_learner(request=request)
+    attempt = selectors.attempt_for(learner=learner, attempt_id=request.GET.get("attempt"))
+    context = {"term": term, "ref": ref}
+    if attempt is not None and attempt.term_id == term.pk:
+        context.update(_step_context(attempt, selectors.attempt_items(attempt=attempt), lang))
+    if request.htmx and not request.htmx.history_restore_request and "attempt" in context:
+        return render(request, "quiz/quiz.html#step", context)
+    return render(request, "quiz/quiz.html", context)
+
+
+@require_POST
+def start(request, slug: str):
+    term = get_object_or_404(Term, slug=slug)
+    learner = services.learner_for(request=request)
+    try:
+        attempt = services.start_attempt(learner=learner, term=term)
+    except services.QuizError as error:
+        return _error(request, error.message, term=term)
+    if request.htmx:
+        items = selectors.attempt_items(attempt=attempt)
+        context = {"term": term, **_step_context(attempt, items, _lang())}
+        return render(request, "quiz/quiz.html#step", context)
+    return redirect(_quiz_url(slug, attempt))
+
+
+@require_POST
+def answer(request, attempt_id):
+    learner = selectors.current_learner(request=request)
+    attempt = selectors.attempt_for(learner=learner, attempt_id=attempt_id)
+    if attempt is None:
+        return _error(request, _no_attempt())
+    try:
+        item = services.answer(
+            learner=learner,
+            attempt_id=attempt.id,
+            position=request.POST.get("position"),
+            choice_key=request.POST.get("choice", ""),
+            unsure=request.POST.get("unsure") == "on",
+        )
+    except services.QuizError as error:
+        return _error(request, error.message, term=attempt.term)
+    lang = _lang()
+    items = selectors.attempt_items(attempt=attempt)
+    attempt.refresh_from_db()
+    context = {
+        "term": attempt.term,
+        "attempt": attempt,
+        "answered": item,
+        "number": item.position + 1,
+        "total": len(items),
+        "feedback": selectors.feedback_view(
+            question=item.question, lang=lang, chosen_key=item.chosen_key, order=item.choice_order
+        ),
+        "tier_label": TIER_LABELS[item.question.section],
+        "finished": attempt.finished_at is not None,
+        "observe_run": _observe_run(item.question),
+    }
+    if request.htmx:
+        return render(request, "quiz/quiz.html#feedback", context)
+    return render(request, "quiz/quiz.html", {**context, "ref": _ref(attempt.term)})
+
+
+def _no_attempt() -> str:
+    return gettext("This quiz attempt does not exist or is not yours.")
+
+
+def _ref(term):
+    return lesson_selectors.glossary(lang=_lang()).refs[term.slug]
+
+
+@require_GET
+def progress(request):
+    lang = _lang()
+    learner = selectors.current_learner(request=request)
+    rows = selectors.progress_rows(learner=learner)
+    index = lesson_selectors.glossary(lang=lang)
+    mastery = {slug: row.mastery for slug, row in rows["progress"].items()}
+    ok = {"familiar", "mastered"}
+    suggestions = [
+        ref
+        for slug, ref in index.refs.items()
+        if mastery.get(slug) not in ok
+        and all(mastery.get(a) in ok for a, b in index.prerequisite_edges if b == slug)
+    ]
+    terms = [
+        {"ref": ref, "row": rows["progress"].get(slug), "mastery": mastery.get(slug, "not_started")}
+        for slug, ref in index.refs.items()
+    ]
+    counts = {
+        level: sum(1 for t in terms if t["mastery"] == level)
+        for level in ("not_started", "attempted", "familiar", "mastered")
+    }
+    due = len(selectors.due_cards(learner=learner, now=timezone.now()))
+    return render(
+        request,
+        "quiz/progress.html",
+        {
+            "terms": terms,
+            "suggestions": suggestions[:6],
+            "counts": counts,
+            "cards": rows["cards"],
+            "due": due,
+        },
+    )
+
+
+@require_GET
+def review(request):
+    lang = _lang()
+    learner = selectors.current_learner(request=request)
+    due = selectors.due_cards(learner=learner, now=timezone.now())
+    context = {"due_count": len(due)}
+    if due:
+        card = due[0]
+        context["card"] = card
+        context["question"] = selectors.question_view(question=card.question, lang=lang)
+        context["ref"] = lesson_selectors.glossary(lang=lang).refs[card.question.term.slug]
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "quiz/review.html#review-step", context)
+    return render(request, "quiz/review.html", context)
+
+
+@require_POST
+def review_answer(request):
+    learner = selectors.current_learner(request=request)
+    if learner is None:
+        return _error(request, _no_attempt())
+    try:
+        result = services.review_answer(
+            learner=learner,
+            question_id=request.POST.get("question"),
+            choice_key=request.POST.get("choice", ""),
+            unsure=request.POST.get("unsure") == "on",
+        )
+    except services.QuizError as error:
+        return _error(request, error.message)
+    lang = _lang()
+    context = {
+        "feedback": selectors.feedback_view(
+            question=result.question, lang=lang, chosen_key=result.chosen_key
+        ),
+        "tier_label": TIER_LABELS[result.question.section],
+        "counted": result.counted,
+        "review": True,
+        "term": result.question.term,
+        "due_count": len(selectors.due_cards(learner=learner, now=timezone.now())),
+    }
+    if request.htmx:
+        return render(request, "quiz/review.html#review-feedback", context)
+    return render(request, "quiz/review.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)  # the user_logged_in signal merges the session's progress
+        target = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("quiz:progress")
+        return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    return render(
+        request,
+        "registration/signup.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
