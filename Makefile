@@ -32,7 +32,13 @@ run: $(VENV)/.installed locale/ja/LC_MESSAGES/django.mo
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || { echo "Install Debian's chromium package to run the browser tests."; exit 1; }
 
-test: $(VENV)/.installed locale/ja/LC_MESSAGES/django.mo /usr/bin/chromium
+# Japanese glyphs for the browser tests' screenshots.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+$(CJK_FONT):
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk) \
+	  || { echo "Install fonts-noto-cjk for Japanese text in screenshots."; exit 1; }
+
+test: $(VENV)/.installed locale/ja/LC_MESSAGES/django.mo /usr/bin/chromium $(CJK_FONT)
 	$(PY) -m engine.redis_server ensure $(REDIS_URL)
 	$(PY) manage.py check --fail-level WARNING
 	$(VENV)/bin/ruff check .

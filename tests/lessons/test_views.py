@@ -54,7 +54,9 @@ def test_tier_swap_as_htmx_returns_only_the_panel(client, glossary):
     assert "<html" not in html and 'id="tier-eli5"' in html
     # a history restore asks for the whole page
     full = client.get(
-        "/ja/terms/softmax/?tier=eli5", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+        "/ja/terms/softmax/?tier=eli5",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
     )
     assert "<html" in full.content.decode()
 
@@ -69,7 +71,9 @@ def test_learning_path_is_in_prerequisite_order(client, glossary):
     html = client.get("/en/terms/self-attention/").content.decode()
     path = re.search(r'<ol class="path">(.*?)</ol>', html, re.S).group(1)
     order = re.findall(r'href="/en/terms/([a-z0-9-]+)/"', path)
-    assert order.index("linear-algebra") < order.index("neural-network") < order.index("deep-learning")
+    assert (
+        order.index("linear-algebra") < order.index("neural-network") < order.index("deep-learning")
+    )
     assert order.index("attention-mechanism") < order.index("query-key-value")
     assert "self-attention" not in order
 
