@@ -70,10 +70,10 @@ def validate_text(value, *, field: str = "text", required: bool = True) -> str:
 
     The text is never cut short: a sentence that is too long is refused, with its length.
     """
-    if value is None or (isinstance(value, str) and not value.strip() and not required):
-        if required:
-            raise InputError(field, _("Type a sentence for the model to read."))
+    if not required and (value is None or (isinstance(value, str) and not value.strip())):
         return ""
+    if value is None:
+        raise InputError(field, _("Type a sentence for the model to read."))
     if not isinstance(value, str):
         raise InputError(field, _("The sentence must be text."))
     if not value.strip():

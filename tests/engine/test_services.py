@@ -1,0 +1,129 @@
+"""Input rules of the live model, and a run computed in-process (the function the task calls)."""
+
+import numpy as np
+import pytest
+from django.utils import translation
+
+from engine import services
+from engine.arrays import pack, unpack
+from engine.models import AttentionRun
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("a" * 501, "501 characters; the limit is 500"),
+        ("bad\x00byte", "control characters (U+0000)"),
+        ("bell\x07", "U+0007"),
+        (" ".join(["x1"] * 70), "word pieces"),
+        (12, "must be text"),
+        (None, "Type a sentence"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(text, message):
+    with pytest.raises(services.InputError) as error:
+        services.validate_text(text)
+    assert message in error.value.message
+
+
+def test_text_is_normalised_never_truncated():
+    assert services.validate_text("  The   cat\nsat. ") == "The cat sat."
+    long = "word " * 90 + "end"
+    assert services.validate_text(long) == long.strip()
+
+
+def test_piece_limit_counts_cls_and_sep():
+    from engine.transformer import count_pieces
+
+    text = " ".join(["a"] * 126)
+    assert count_pieces(text) == 128
+    assert services.validate_text(text) == text
+    with pytest.raises(services.InputError):
+        services.validate_text(text + " a")
+
+
+def test_identical_input_has_one_key():
+    assert services.input_key("a", "") == services.input_key("a", "")
+    assert services.input_key("a", "b") != services.input_key("ab", "")
+
+
+def test_arrays_round_trip_compactly():
+    weights = np.random.default_rng(0).dirichlet(np.ones(64), size=(6, 12, 64)).astype(np.float32)
+    blob = pack(weights)
+    assert len(blob) < weights.nbytes / 2
+    assert np.abs(unpack(blob) - weights).max() < 1e-3
+
+
+@pytest.mark.django_db
+def test_execute_run_stores_the_whole_result():
+    run = AttentionRun.objects.create(
+        text="The animal didn't cross the street because it was too tired.",
+        compare_text="The animal didn't cross the street because it was too wide.",
+        input_key="k",
+    )
+    services.execute_run(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == "done" and run.device == "cpu" and run.attempts == 1
+    tokens = len(run.tokens)
+    assert unpack(run.weights).shape == (6, 12, tokens, tokens)
+    assert unpack(run.scores).shape == (6, 12, tokens, tokens)
+    assert unpack(run.qkv).shape == (3, 6, 12, tokens, 32)
+    np.testing.assert_allclose(unpack(run.weights).sum(-1), 1, atol=5e-3)
+    assert 0.5 < run.similarity < 1.0
+    assert run.tokens[0]["piece"] == "[CLS]" and run.tokens[-1]["piece"] == "[SEP]"
+    # the learner's own text, not the lower-cased pieces
+    assert run.tokens[1]["text"] == "The" and run.tokens[1]["piece"] == "the"
+
+
+@pytest.mark.django_db
+def test_a_finished_run_is_not_computed_again():
+    run = AttentionRun.objects.create(text="The cat sat.", input_key="k2")
+    services.execute_run(run_id=run.id)
+    run.refresh_from_db()
+    finished_at = run.finished_at
+    services.execute_run(run_id=run.id)  # a second delivery of the same message
+    run.refresh_from_db()
+    assert run.finished_at == finished_at and run.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_run_that_died_twice_fails_with_a_message():
+    run = AttentionRun.objects.create(
+        text="The cat sat.", input_key="k3", status="running", attempts=services.MAX_ATTEMPTS
+    )
+    services.execute_run(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == "failed" and "stopped twice" in run.error
+
+
+@pytest.mark.django_db
+def test_stale_running_run_is_failed_on_read():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = AttentionRun.objects.create(text="x", input_key="k4", status="running")
+    AttentionRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=10))
+    run.refresh_from_db()
+    run = services.refresh_if_stale(run)
+    assert run.status == "failed" and run.error
+
+
+@pytest.mark.django_db
+def test_long_queued_run_is_failed_on_read():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = AttentionRun.objects.create(text="x", input_key="k5")
+    AttentionRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    run.refresh_from_db()
+    assert services.refresh_if_stale(run).status == "failed"

@@ -1,0 +1,91 @@
+"""Through the real system: the API, Redis, a `celery worker` process, the database."""
+
+import time
+
+import numpy as np
+import pytest
+
+from engine.models import AttentionRun
+from tests.conftest import wait_for_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def submit(client, **payload):
+    return client.post("/api/v1/attention", payload, content_type="application/json")
+
+
+def poll(client, url, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(url).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"still {body['status']}")
+
+
+def test_api_run_through_a_real_worker(client, celery_worker_process):
+    response = submit(client, text="The cat sat on the mat.")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued" and body["url"].endswith(f"/api/v1/attention/{body['id']}/")
+    result = poll(client, body["url"])
+    assert result["status"] == "done", result
+    assert result["device"] == "cpu" and result["elapsed_ms"] > 0
+    tokens = result["tokens"]
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    attention = np.array(result["attention"])
+    assert attention.shape == (6, 12, len(tokens), len(tokens))
+    np.testing.assert_allclose(attention.sum(-1), 1, atol=5e-3)
+
+    one_head = client.get(body["url"] + "?layer=5&head=11").json()["attention"]
+    assert np.array(one_head).shape == (len(tokens), len(tokens))
+    assert client.get(body["url"] + "?layer=6").status_code == 400
+
+
+def test_identical_sentence_returns_the_finished_result_at_once(client, celery_worker_process):
+    first = submit(client, text="Attention is all you need.").json()
+    assert poll(client, first["url"])["status"] == "done"
+    again = submit(client, text="  Attention   is all you need. ").json()
+    assert again["id"] == first["id"] and again["reused"] is True and again["status"] == "done"
+    assert AttentionRun.objects.count() == 1
+
+
+def test_demo_form_to_run_page_with_progress_and_views(client, celery_worker_process):
+    pair = (
+        "The animal didn't cross the street because it was too tired.",
+        "The animal didn't cross the street because it was too wide.",
+    )
+    response = client.post("/en/demo/", {"text": pair[0], "compare_text": pair[1]})
+    assert response.status_code == 302
+    run_url = response["Location"]
+    status_url = run_url + "status/"
+    first = client.get(status_url).content.decode()
+    assert 'hx-trigger="load delay:500ms"' in first  # polls until final
+    run = wait_for_run(AttentionRun.objects.get().id)
+    assert run.status == "done" and 0 < run.similarity < 1
+    final = client.get(status_url).content.decode()
+    assert "hx-trigger" not in final.split('id="run-state"')[1].split(">")[0]
+    assert "Cosine similarity" in final and "Done in" in final
+    for kind in ("heatmap", "head", "model", "rollout", "step", "compare"):
+        fragment = client.get(
+            f"{run_url}?kind={kind}&layer=2&head=3", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="view"
+        )
+        html = fragment.content.decode()
+        assert fragment.status_code == 200 and html.lstrip().startswith('<section id="view"'), kind
+        assert f'data-kind="{kind}"' in html
+    page = client.get(f"{run_url}?kind=compare&unit=word&special=hide").content.decode()
+    assert "Difference" in page and "<html" in page
+    thumb = client.get(f"{run_url}thumb/0/0.svg")
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/svg+xml"
+
+
+def test_a_failing_run_ends_failed_with_a_message(client, celery_worker_process, settings):
+    run = AttentionRun.objects.create(text="__test_sleep__ 0", input_key="x")
+    from engine.services import send_run
+
+    AttentionRun.objects.filter(pk=run.pk).update(text="__test_sleep__ nonsense")
+    send_run(run_id=run.id)
+    run = wait_for_run(run.id)
+    assert run.status == "failed" and "ValueError" in run.error
