@@ -1,0 +1,190 @@
+"""The quiz as a learner meets it: htmx fragments and full pages, in both languages."""
+
+import re
+
+import pytest
+
+from lessons.models import Term
+from quiz.models import Attempt, AttemptQuestion, Learner, TermProgress
+
+pytestmark = pytest.mark.django_db
+
+
+def start(client, lang="en", slug="softmax", htmx=False):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    return client.post(f"/{lang}/terms/{slug}/quiz/start/", **headers)
+
+
+def current_item(attempt):
+    return attempt.items.filter(answered_at__isnull=True).order_by("position").first()
+
+
+def post_answer(client, attempt, item, key, lang="en", htmx=False, **extra):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    data = {"position": item.position, "choice": key, **extra}
+    return client.post(f"/{lang}/quiz/attempts/{attempt.id}/answer/", data, **headers)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_full_page_flow_without_javascript(client, glossary, lang):
+    response = start(client, lang)
+    assert response.status_code == 302
+    attempt = Attempt.objects.get()
+    page = client.get(response["Location"]).content.decode()
+    assert "1 / 3" in page and 'type="radio" name="choice"' in page
+    for n in range(3):
+        item = current_item(attempt)
+        key = (
+            item.question.correct_key
+            if n != 1
+            else next(k for k in item.choice_order if k != item.question.correct_key)
+        )
+        html = post_answer(client, attempt, item, key, lang).content.decode()
+        assert "<html" in html and 'class="feedback' in html
+        assert f"?tier={item.question.section}#tier-{item.question.section}" in html
+    summary = client.get(f"/{lang}/terms/softmax/quiz/?attempt={attempt.id}").content.decode()
+    assert 'data-score="2"' in summary
+    assert summary.count('class="feedback') == 1  # the one mistake, explained again
+
+
+def test_htmx_flow_returns_fragments(client, glossary):
+    html = start(client, htmx=True).content.decode()
+    assert "<html" not in html and "1 / 3" in html
+    attempt = Attempt.objects.get()
+    item = current_item(attempt)
+    feedback = post_answer(
+        client, attempt, item, item.question.correct_key, htmx=True
+    ).content.decode()
+    assert "<html" not in feedback and 'data-correct="true"' in feedback
+    nxt = client.get(f"/en/terms/softmax/quiz/?attempt={attempt.id}", HTTP_HX_REQUEST="true")
+    assert "2 / 3" in nxt.content.decode() and "<html" not in nxt.content.decode()
+
+
+def test_no_page_holds_the_answer_before_answering(client, glossary):
+    start(client)
+    attempt = Attempt.objects.get()
+    html = client.get(f"/en/terms/softmax/quiz/?attempt={attempt.id}").content.decode()
+    item = current_item(attempt)
+    texts = item.question.texts.get(lang="en")
+    for choice in texts.choices:
+        assert choice["explanation_html"][:60] not in html
+    assert "correct" not in re.sub(r"<script.*?</script>", "", html).lower().replace(
+        "incorrect", ""
+    )
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_tampering_answers_400_with_a_message(client, glossary, htmx):
+    start(client)
+    attempt = Attempt.objects.get()
+    item = current_item(attempt)
+    response = post_answer(client, attempt, item, "not-a-choice", htmx=htmx)
+    assert response.status_code == 400 and "Choose one of the answers" in response.content.decode()
+    response = client.post(
+        f"/en/quiz/attempts/{attempt.id}/answer/", {"position": 9, "choice": "a"}
+    )
+    assert response.status_code == 400
+    post_answer(client, attempt, item, item.question.correct_key)
+    response = post_answer(client, attempt, item, item.question.correct_key)
+    assert response.status_code == 400 and "already been answered" in response.content.decode()
+    response = client.post("/en/quiz/attempts/not-a-uuid/answer/", {"position": 0, "choice": "a"})
+    assert response.status_code == 400
+    assert AttemptQuestion.objects.filter(answered_at__isnull=False).count() == 1
+
+
+def test_someone_elses_attempt_is_refused(client, glossary):
+    start(client)
+    attempt = Attempt.objects.get()
+    other = client.__class__()
+    response = post_answer(other, attempt, current_item(attempt), "a")
+    assert response.status_code == 400
+    assert not AttemptQuestion.objects.filter(answered_at__isnull=False).exists()
+
+
+def test_quiz_get_and_wrong_method(client, glossary):
+    assert client.get("/ja/terms/softmax/quiz/").status_code == 200
+    assert client.get("/en/terms/softmax/quiz/start/").status_code == 405
+    assert client.get("/en/terms/nope/quiz/").status_code == 404
+
+
+def finish(client, slug, right):
+    start(client, slug=slug)
+    attempt = Attempt.objects.filter(term__slug=slug).order_by("-started_at").first()
+    for n in range(3):
+        item = current_item(attempt)
+        key = (
+            item.question.correct_key
+            if n < right
+            else next(k for k in item.choice_order if k != item.question.correct_key)
+        )
+        post_answer(client, attempt, item, key)
+
+
+def test_progress_colours_the_term_page_map_and_progress_page(client, glossary):
+    finish(client, "linear-algebra", right=2)
+    term_page = client.get("/en/terms/linear-algebra/").content.decode()
+    assert 'data-mastery="familiar"' in term_page
+    assert re.search(r'class="node current mastery-familiar"', term_page)
+    home = client.get("/en/").content.decode()
+    assert re.search(r'class="node term mastery-familiar" data-slug="linear-algebra"', home)
+    progress = client.get("/en/progress/").content.decode()
+    # linear-algebra is familiar, so what needs only it is suggested next
+    suggestions = progress.split('class="suggestions"')[1].split("</ul>")[0]
+    assert "/en/terms/neural-network/" in suggestions and "/en/terms/softmax/" in suggestions
+    assert "/en/terms/self-attention/" not in suggestions
+
+
+def test_review_page_serves_due_questions_with_feedback(client, glossary):
+    finish(client, "softmax", right=0)  # wrong answers are due again within minutes
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from quiz.models import ReviewCard
+
+    ReviewCard.objects.update(
+        due=timezone.now() - timedelta(minutes=1),
+        last_reviewed_at=timezone.now() - timedelta(hours=1),
+    )
+    page = client.get("/ja/review/").content.decode()
+    assert 'name="question"' in page
+    question_id = int(re.search(r'name="question" value="(\d+)"', page).group(1))
+    card = ReviewCard.objects.get(question_id=question_id)
+    html = client.post(
+        "/ja/review/answer/",
+        {"question": question_id, "choice": card.question.correct_key},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'data-correct="true"' in html and "<html" not in html
+    again = client.post(
+        "/ja/review/answer/",
+        {"question": question_id, "choice": card.question.correct_key},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert 'class="notice"' in again  # counted once
+    assert client.post("/ja/review/answer/", {"question": 999999, "choice": "a"}).status_code == 400
+
+
+def test_signup_merges_the_sessions_progress(client, glossary, django_user_model):
+    finish(client, "softmax", right=2)
+    anonymous = Learner.objects.get()
+    response = client.post(
+        "/en/accounts/signup/",
+        {
+            "username": "aiko",
+            "password1": "a-long-pass-phrase-42",
+            "password2": "a-long-pass-phrase-42",
+        },
+    )
+    assert response.status_code == 302
+    user = django_user_model.objects.get(username="aiko")
+    assert (
+        TermProgress.objects.get(
+            learner__user=user, term=Term.objects.get(slug="softmax")
+        ).best_score
+        == 2
+    )
+    assert not Learner.objects.filter(pk=anonymous.pk).exists()
+    client.post("/en/accounts/logout/")
+    client.post("/en/accounts/login/", {"username": "aiko", "password": "a-long-pass-phrase-42"})
+    assert 'data-mastery="familiar"' in client.get("/en/terms/softmax/").content.decode()
