@@ -1,0 +1,126 @@
+"""Multi-head self-attention, written out step by step.
+
+For every position the layer builds three vectors from the same hidden state:
+
+- a **query**  ("what am I looking for?"),
+- a **key**    ("what do I contain?"),
+- a **value**  ("what do I hand over if you attend to me?").
+
+The hidden size ``D`` (384) is cut into ``H`` heads (12) of ``d = D / H`` dimensions (32), and
+every head attends independently (Vaswani et al. 2017, section 3.2):
+
+    scores  = Q K^T / sqrt(d)          how well each query matches each key     [B, H, T, T]
+    masked  = scores + padding bias    padded keys get a huge negative score
+    weights = softmax(masked, dim=-1)  each row is a probability distribution   [B, H, T, T]
+    context = weights V                a weighted average of the values         [B, H, T, d]
+
+The heads are then concatenated back to ``[B, T, D]`` and mixed by the output projection.
+Row ``i`` of ``weights`` tells how much token ``i`` (the query) takes from every token ``j``
+(the keys); that is the matrix the app draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .linear import Linear
+
+
+@dataclass
+class AttentionTrace:
+    """Everything one attention layer computed, kept for the learner (all per head).
+
+    ``queries``/``keys``/``values``: ``[B, H, T, d]``; ``scores`` (raw ``QK^T/sqrt(d)``, before
+    the mask), ``masked_scores`` and ``weights`` (after softmax): ``[B, H, T, T]``.
+    ``masked_scores`` *is* ``scores`` (same tensor) when there is no padding.
+    """
+
+    queries: Tensor
+    keys: Tensor
+    values: Tensor
+    scores: Tensor
+    masked_scores: Tensor
+    weights: Tensor
+
+
+def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """Turn a ``[B, T]`` mask of 1 (real token) / 0 (padding) into an additive ``[B, 1, 1, T]`` bias.
+
+    Real keys get 0 and padded keys the most negative finite number, so that after the softmax
+    their weight is exactly 0. It broadcasts over heads and query rows: *every* query ignores
+    the padded keys (padded query rows still get computed, they are simply never shown).
+    """
+    bias = (1.0 - mask.to(dtype)) * torch.finfo(dtype).min
+    return bias[:, None, None, :]
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Self-attention with ``num_heads`` heads over a hidden size of ``hidden_size``."""
+
+    def __init__(
+        self, hidden_size: int, num_heads: int, device: torch.device | str | None = None
+    ) -> None:
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_size = hidden_size // num_heads
+        self.scale = 1.0 / math.sqrt(self.head_size)
+        # W^Q, W^K, W^V ([D, D]) for all heads at once: head h owns columns h*d .. (h+1)*d.
+        # W^O mixes the concatenated heads back together.
+        self.query = Linear(hidden_size, hidden_size, device=device)
+        self.key = Linear(hidden_size, hidden_size, device=device)
+        self.value = Linear(hidden_size, hidden_size, device=device)
+        self.output = Linear(hidden_size, hidden_size, device=device)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """``[B, T, D]`` -> ``[B, H, T, d]``: every head gets its own slice of ``d`` dimensions."""
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
+
+    @staticmethod
+    def merge_heads(x: Tensor) -> Tensor:
+        """``[B, H, T, d]`` -> ``[B, T, D]``: concatenate the heads again."""
+        batch, heads, length, size = x.shape
+        return x.transpose(1, 2).reshape(batch, length, heads * size)
+
+    def forward(
+        self,
+        hidden: Tensor,
+        mask: Tensor | None = None,
+        *,
+        bias: Tensor | None = None,
+        scores_out: Tensor | None = None,
+        weights_out: Tensor | None = None,
+    ) -> tuple[Tensor, AttentionTrace]:
+        """Attend over ``hidden`` ``[B, T, D]``.
+
+        ``mask`` is ``[B, T]`` with 1 for real tokens and 0 for padding (``None``: no padding).
+        ``bias`` may be given instead: the precomputed :func:`padding_bias`, so a stack of layers
+        builds it only once. Returns the output ``[B, T, D]`` and an :class:`AttentionTrace`.
+
+        ``scores_out`` / ``weights_out`` (``[B, H, T, T]``, optional, inference only) are
+        tensors to write the scores and weights into, e.g. slices of one ``[L, B, H, T, T]``
+        tensor, so that keeping every layer's matrices costs no extra copy.
+        """
+        queries = self.split_heads(self.query(hidden))
+        keys = self.split_heads(self.key(hidden))
+        values = self.split_heads(self.value(hidden))
+
+        # How well every query matches every key, scaled so the softmax does not saturate.
+        scores = torch.matmul(queries, keys.transpose(-2, -1), out=scores_out).mul_(self.scale)
+
+        if bias is None and mask is not None:
+            bias = padding_bias(mask, scores.dtype)
+        masked_scores = scores if bias is None else scores + bias
+
+        weights = torch.softmax(masked_scores, dim=-1, out=weights_out)  # each row sums to 1
+        context = torch.matmul(weights, values)  # weighted average of the values
+        output = self.output(self.merge_heads(context))
+
+        trace = AttentionTrace(queries, keys, values, scores, masked_scores, weights)
+        return output, trace
