@@ -9,6 +9,7 @@ from . import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("robots.txt", views.robots, name="robots"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((lessons_api, "lessons-api"))),
     path("api/v1/attention", engine_views.api_submit, name="api-attention"),

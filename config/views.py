@@ -1,7 +1,7 @@
 """Site-wide views: the health check and the error pages."""
 
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -41,3 +41,11 @@ def server_error(request):
     if request.path.startswith("/api/"):
         return JsonResponse({"error": "internal error; it has been logged"}, status=500)
     return render(request, "500.html", status=500)
+
+
+@require_GET
+def robots(request):
+    """Crawlers may read the lessons. Also the trivial view the load benchmark compares with."""
+    return HttpResponse(
+        "User-agent: *\nDisallow: /admin/\nDisallow: /api/\n", content_type="text/plain"
+    )

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 Status = AttentionRun.Status
 
 MAX_ATTEMPTS = 2  # a run whose worker died once is tried once more, then failed
-QUEUED_RESEND_AFTER = timedelta(seconds=30)  # a queued run nobody took is sent again
-QUEUED_GIVE_UP_AFTER = timedelta(minutes=10)  # ... and failed after this long
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -132,7 +130,8 @@ def worker_count(timeout: float = 1.0) -> int:
     from config.celery import app
 
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
+            replies = app.control.ping(timeout=timeout, connection=connection) or []
     except (OperationalError, redis.RedisError, OSError):
         return 0
     return len(replies)
@@ -170,10 +169,13 @@ def submit_run(*, text: str, compare_text: str = "") -> tuple[AttentionRun, bool
 def send_run(*, run_id) -> bool:
     """Hand the run to the broker. If that fails the run stays queued, and the check on read or
     the periodic sweep sends it again once the broker is back."""
+    from config.celery import app
+
     from .tasks import run_attention
 
     try:
-        run_attention.apply_async(args=[str(run_id)], retry=False)
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
+            run_attention.apply_async(args=[str(run_id)], connection=connection, retry=False)
     except (OperationalError, redis.RedisError, OSError) as error:
         log.warning("could not send run %s to the broker: %s", run_id, error)
         return False
@@ -239,7 +241,8 @@ def _token_rows(tokens) -> list[dict]:
 
 
 def _test_hook(text: str) -> None:
-    """A slow path for the fault tests only (settings.ENGINE_TEST_HOOKS is off elsewhere)."""
+    """A slow path for the fault tests only (settings.ENGINE_TEST_HOOKS is off elsewhere):
+    "__test_sleep__ 3 The cat sat." sleeps three seconds, then the model reads the text."""
     if settings.ENGINE_TEST_HOOKS and text.startswith("__test_sleep__"):
         time.sleep(float(text.split()[1]))
 
@@ -317,14 +320,17 @@ def refresh_if_stale(run: AttentionRun, *, now=None) -> AttentionRun:
             run_id=run.id,
             message=_("The worker stopped while reading this sentence. Please submit it again."),
         )
-    elif run.status == Status.QUEUED and now - run.created_at > QUEUED_GIVE_UP_AFTER:
+    elif run.status == Status.QUEUED and now - run.created_at > timedelta(
+        seconds=settings.ENGINE_QUEUED_GIVE_UP_AFTER
+    ):
         fail_run(
             run_id=run.id,
             message=_("The live model was unavailable for too long. Please submit it again."),
         )
     elif (
         run.status == Status.QUEUED
-        and now - (run.sent_at or run.created_at) > QUEUED_RESEND_AFTER
+        and now - (run.sent_at or run.created_at)
+        > timedelta(seconds=settings.ENGINE_QUEUED_RESEND_AFTER)
         and broker_available()
     ):
         send_run(run_id=run.id)

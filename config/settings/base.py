@@ -176,6 +176,10 @@ ENGINE_MAX_PIECES = 128
 ENGINE_TORCH_THREADS = env.int("ENGINE_TORCH_THREADS", default=0)  # 0: cores ÷ concurrency
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
 ENGINE_RATE_LIMIT = env("ENGINE_RATE_LIMIT", default="20/m")
+# A queued run that no worker took is sent again after this many seconds (the broker may have
+# lost it, or been down when it was submitted), and failed with a message after the second.
+ENGINE_QUEUED_RESEND_AFTER = env.int("ENGINE_QUEUED_RESEND_AFTER", default=30)
+ENGINE_QUEUED_GIVE_UP_AFTER = env.int("ENGINE_QUEUED_GIVE_UP_AFTER", default=600)
 ENGINE_TEST_HOOKS = False  # only the test settings turn on the slow path used by fault tests
 
 LOGGING = {

@@ -8,6 +8,7 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 ALLOWED_HOSTS = ["*"]
 ENGINE_TEST_HOOKS = True
+ENGINE_QUEUED_RESEND_AFTER = 2
 ENGINE_RATE_LIMIT = env("ENGINE_RATE_LIMIT", default="1000/m")
 
 # The tests use their own Redis database (15 by default), so that a `make run` worker on the
