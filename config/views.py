@@ -49,3 +49,18 @@ def robots(request):
     return HttpResponse(
         "User-agent: *\nDisallow: /admin/\nDisallow: /api/\n", content_type="text/plain"
     )
+
+
+def bad_request(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "bad request: too large or malformed"}, status=400)
+    return render(request, "400.html", status=400)
+
+
+def csrf_failure(request, reason=""):
+    """A clear page (or JSON) instead of Django's technical 403 for a missing CSRF token."""
+    if request.path.startswith("/api/") or request.htmx:
+        return JsonResponse(
+            {"error": "CSRF token missing or expired; reload the page."}, status=403
+        )
+    return render(request, "403_csrf.html", status=403)

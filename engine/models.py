@@ -7,7 +7,16 @@ finished result. Arrays are stored compactly as zlib-compressed float16 (see ``e
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+FAILURES = {
+    "timeout": _("The model took too long on this sentence and was stopped. Try a shorter one."),
+    "worker_stopped": _("The worker stopped while reading this sentence. Please submit it again."),
+    "stopped_twice": _("The model stopped twice while reading this sentence. Try again later."),
+    "unavailable": _("The live model was unavailable for too long. Please submit it again."),
+    "error": _("The model failed on this sentence (%(detail)s). Please try again."),
+}
 
 
 class AttentionRun(models.Model):
@@ -25,7 +34,9 @@ class AttentionRun(models.Model):
     # sha256 of the normalised inputs: an identical request reuses a finished result
     input_key = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    error = models.TextField(blank=True)
+    # Why a run failed, as a code (see FAILURES): shown in the reader's language, not the worker's
+    error = models.CharField(max_length=30, blank=True)
+    error_detail = models.CharField(max_length=200, blank=True)  # e.g. the exception's class
     attempts = models.PositiveSmallIntegerField(default=0)
     device = models.CharField(max_length=20, blank=True)
     worker = models.CharField(max_length=200, blank=True)
@@ -52,6 +63,13 @@ class AttentionRun(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.status}: {self.text[:40]}"
+
+    @property
+    def error_message(self) -> str:
+        """The failure, in the active language."""
+        if not self.error:
+            return ""
+        return gettext(FAILURES.get(self.error, FAILURES["error"])) % {"detail": self.error_detail}
 
     @property
     def is_final(self) -> bool:

@@ -175,7 +175,14 @@ def send_run(*, run_id) -> bool:
 
     try:
         with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
-            run_attention.apply_async(args=[str(run_id)], connection=connection, retry=False)
+            # The time limits travel with the message (the worker obeys the message's).
+            run_attention.apply_async(
+                args=[str(run_id)],
+                connection=connection,
+                retry=False,
+                time_limit=settings.CELERY_TASK_TIME_LIMIT,
+                soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+            )
     except (OperationalError, redis.RedisError, OSError) as error:
         log.warning("could not send run %s to the broker: %s", run_id, error)
         return False
@@ -254,10 +261,7 @@ def execute_run(*, run_id, worker: str = "") -> AttentionRun | None:
         if run is None or run.is_final:
             return run  # deleted, or already finished by an earlier delivery
         if run.attempts >= MAX_ATTEMPTS:
-            fail_run(
-                run_id=run.id,
-                message=_("The model stopped twice while reading this sentence. Try again later."),
-            )
+            fail_run(run_id=run.id, code="stopped_twice")
             return None
         run.status, run.started_at, run.worker = Status.RUNNING, timezone.now(), worker
         run.attempts += 1
@@ -291,10 +295,11 @@ def execute_run(*, run_id, worker: str = "") -> AttentionRun | None:
     return run
 
 
-def fail_run(*, run_id, message: str) -> None:
-    """Mark a run failed with a message for the learner, unless it already finished."""
+def fail_run(*, run_id, code: str, detail: str = "") -> None:
+    """Mark a run failed, unless it already finished. ``code`` is a key of models.FAILURES: the
+    learner reads its message in their own language."""
     AttentionRun.objects.filter(id=run_id).exclude(status__in=AttentionRun.FINAL).update(
-        status=Status.FAILED, error=message, finished_at=timezone.now()
+        status=Status.FAILED, error=code, error_detail=detail[:200], finished_at=timezone.now()
     )
 
 
@@ -316,17 +321,11 @@ def refresh_if_stale(run: AttentionRun, *, now=None) -> AttentionRun:
         and run.started_at
         and now - run.started_at > _running_deadline()
     ):
-        fail_run(
-            run_id=run.id,
-            message=_("The worker stopped while reading this sentence. Please submit it again."),
-        )
+        fail_run(run_id=run.id, code="worker_stopped")
     elif run.status == Status.QUEUED and now - run.created_at > timedelta(
         seconds=settings.ENGINE_QUEUED_GIVE_UP_AFTER
     ):
-        fail_run(
-            run_id=run.id,
-            message=_("The live model was unavailable for too long. Please submit it again."),
-        )
+        fail_run(run_id=run.id, code="unavailable")
     elif (
         run.status == Status.QUEUED
         and now - (run.sent_at or run.created_at)

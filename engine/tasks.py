@@ -5,7 +5,6 @@ import logging
 from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.utils.translation import gettext as _
 
 from . import services
 
@@ -15,20 +14,15 @@ log = logging.getLogger(__name__)
 class RunTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         """Runs in the worker for an error, and in the pool's parent for a hard time limit: either
-        way the run ends failed with a message a learner can read."""
-        if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded):
-            message = _(
-                "The model took too long on this sentence and was stopped. Try a shorter one."
-            )
-        elif isinstance(exc, WorkerLostError):
+        way the run ends failed, with a reason the learner reads in their own language."""
+        if isinstance(exc, WorkerLostError):
             # acks_late + reject_on_worker_lost hand the message out again: the retry decides.
             return
-        else:
-            message = _("The model failed on this sentence (%(error)s). Please try again.") % {
-                "error": exc.__class__.__name__
-            }
+        timeout = isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
         log.error("run %s failed: %r", args[0] if args else "?", exc)
-        services.fail_run(run_id=args[0], message=message)
+        services.fail_run(
+            run_id=args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__
+        )
 
 
 @shared_task(base=RunTask, name="engine.tasks.run_attention", queue="inference")

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -248,13 +249,19 @@ def api_submit(request):
 
 @require_GET
 def api_run(request, run_id):
+    """A run as JSON. Messages are in English, or Japanese with ?lang=ja."""
+    if request.GET.get("lang") == "ja":
+        translation.activate("ja")
+    else:
+        translation.activate("en")
     run = selectors.run_for_read(run_id)
     if run is None:
         return _error("No run with this id.", 404)
     body = {
         "id": str(run.id),
         "status": run.status,
-        "error": run.error or None,
+        "error": run.error_message or None,
+        "error_code": run.error or None,
         "device": run.device or None,
         "elapsed_ms": run.elapsed_ms,
         "compute_ms": run.compute_ms,

@@ -101,7 +101,7 @@ def test_a_run_that_died_twice_fails_with_a_message():
     )
     services.execute_run(run_id=run.id)
     run.refresh_from_db()
-    assert run.status == "failed" and "stopped twice" in run.error
+    assert run.status == "failed" and "stopped twice" in run.error_message
 
 
 @pytest.mark.django_db

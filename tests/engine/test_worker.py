@@ -88,4 +88,5 @@ def test_a_failing_run_ends_failed_with_a_message(client, celery_worker_process,
     AttentionRun.objects.filter(pk=run.pk).update(text="__test_sleep__ nonsense")
     send_run(run_id=run.id)
     run = wait_for_run(run.id)
-    assert run.status == "failed" and "ValueError" in run.error
+    assert run.status == "failed" and run.error == "error" and run.error_detail == "ValueError"
+    assert "ValueError" in client.get(f"/api/v1/attention/{run.id}/").json()["error"]
