@@ -212,9 +212,15 @@ def _run_url(request, run: AttentionRun) -> str:
 API_MAX_BODY = 16 * 1024
 
 
+def _api_language(request) -> None:
+    """The API speaks English, or Japanese with ?lang=ja (it has no URL prefix to tell)."""
+    translation.activate("ja" if request.GET.get("lang") == "ja" else "en")
+
+
 @csrf_exempt  # a JSON API for scripts: no cookies are read, so there is nothing to forge
 @require_POST
 def api_submit(request):
+    _api_language(request)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -250,10 +256,7 @@ def api_submit(request):
 @require_GET
 def api_run(request, run_id):
     """A run as JSON. Messages are in English, or Japanese with ?lang=ja."""
-    if request.GET.get("lang") == "ja":
-        translation.activate("ja")
-    else:
-        translation.activate("en")
+    _api_language(request)
     run = selectors.run_for_read(run_id)
     if run is None:
         return _error("No run with this id.", 404)

@@ -230,3 +230,29 @@ def test_merge_on_login_keeps_the_best_of_both(glossary, django_user_model):
     )
     assert not Learner.objects.filter(pk=anonymous.pk).exists()
     assert Attempt.objects.filter(learner=account).count() == 2
+
+
+def test_question_quality_flags_items_everyone_gets_right(glossary):
+    from quiz.selectors import question_stats
+
+    term = Term.objects.get(slug="softmax")
+    for _ in range(50):
+        learner = Learner.objects.create()
+        answer_all(learner, services.start_attempt(learner=learner, term=term), right=3)
+    stats = question_stats()
+    assert any(s["answers"] >= 20 for s in stats.values())
+    for s in stats.values():
+        assert s["facility"] == 1.0
+        assert s["flagged"] == (s["answers"] >= 20)  # too easy, once there is enough evidence
+
+
+def test_question_discrimination_is_the_item_rest_correlation(glossary):
+    from quiz.selectors import question_stats
+
+    term = Term.objects.get(slug="softmax")
+    for right in (0, 1, 2, 3, 0, 3, 1, 2):
+        learner = Learner.objects.create()
+        answer_all(learner, services.start_attempt(learner=learner, term=term), right=right)
+    for s in question_stats().values():
+        assert s["discrimination"] is None or -1 <= s["discrimination"] <= 1
+    assert any(s["discrimination"] is not None for s in question_stats().values())
