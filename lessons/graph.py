@@ -7,6 +7,7 @@
 Both return plain data (nodes with positions, edges with end points) for the SVG templates.
 """
 
+import re
 from dataclasses import dataclass
 
 import networkx as nx
@@ -23,6 +24,18 @@ class Node:
     y: float
     kind: str  # "current" | "prerequisite" | "child" | "related" | "term"
     mastery: str = "not_started"
+
+    @property
+    def label(self) -> str:
+        """The title without a trailing gloss in parentheses: "自己注意 (Self-Attention)" shows
+        as 自己注意 in a node; the full title stays in the node's tooltip."""
+        return re.sub(r"\s*[(（][^()（）]*[)）]$", "", self.title) or self.title
+
+    @property
+    def too_wide(self) -> bool:
+        """Whether the label needs squeezing into the node (wide CJK glyphs count double)."""
+        units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in self.label[:22])
+        return units * 6.6 > NODE_W - 12
 
     @property
     def left(self) -> float:

@@ -94,7 +94,6 @@ def term_page(*, slug: str, lang: str) -> TermPage:
     prerequisites = [refs[a] for a, b in index.prerequisite_edges if b == slug]
     children = [refs[b] for a, b in index.prerequisite_edges if a == slug]
     related = [refs[b] for a, b in index.related_edges if a == slug]
-    related += [refs[a] for a, b in index.related_edges if b == slug and refs[a] not in related]
     sources = list(Source.objects.filter(term=term, lang=text.lang))
     by_layer = lambda ref: (ref.layer, ref.slug)  # noqa: E731
     return TermPage(
