@@ -25,12 +25,18 @@ def mastery_map(*, learner: Learner | None) -> dict[str, str]:
     return dict(TermProgress.objects.filter(learner=learner).values_list("term__slug", "mastery"))
 
 
-def question_view(*, question, lang: str, order: list[str] | None = None) -> dict:
-    """A question in ``lang`` (or the other language), its choices in ``order``. No answer in it."""
+def _localized(question, lang: str, order: list[str] | None):
+    """The question's text in ``lang`` (else the other language), its choices by key, and the
+    order to show them in (the attempt's shuffle, or as authored)."""
     texts = {text.lang: text for text in question.texts.all()}
     text = texts.get(lang) or next(iter(texts.values()))
     by_key = {choice["key"]: choice for choice in text.choices}
-    keys = order or list(by_key)
+    return text, by_key, order or list(by_key)
+
+
+def question_view(*, question, lang: str, order: list[str] | None = None) -> dict:
+    """A question in ``lang`` (or the other language), its choices in ``order``. No answer in it."""
+    text, by_key, keys = _localized(question, lang, order)
     return {
         "id": question.pk,
         "key": question.key,
@@ -42,10 +48,7 @@ def question_view(*, question, lang: str, order: list[str] | None = None) -> dic
 
 def feedback_view(*, question, lang: str, chosen_key: str, order: list[str] | None = None) -> dict:
     """After an answer: every choice with its explanation, the chosen and the correct one."""
-    texts = {text.lang: text for text in question.texts.all()}
-    text = texts.get(lang) or next(iter(texts.values()))
-    by_key = {choice["key"]: choice for choice in text.choices}
-    keys = order or list(by_key)
+    text, by_key, keys = _localized(question, lang, order)
     return {
         "id": question.pk,
         "prompt_html": text.prompt_html,
