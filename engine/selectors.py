@@ -15,6 +15,7 @@ from .arrays import unpack
 from .models import AttentionRun
 from .transformer import analysis
 
+ARRAY_FIELDS = ("weights", "scores", "qkv", "compare_weights")
 KINDS = ("heatmap", "head", "model", "rollout", "step", "compare")
 
 
@@ -197,5 +198,6 @@ def run_for_read(run_id) -> AttentionRun | None:
         run_uuid = uuid.UUID(str(run_id))
     except ValueError:
         return None
-    run = AttentionRun.objects.filter(id=run_uuid).first()
+    # The arrays are large: a status poll never loads them; a view loads the one it needs.
+    run = AttentionRun.objects.filter(id=run_uuid).defer(*ARRAY_FIELDS).first()
     return refresh_if_stale(run) if run else None

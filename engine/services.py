@@ -4,6 +4,7 @@ The web process never loads the model; it only tokenises (to count word pieces) 
 database and the broker. The worker process loads the model once, lazily, on its first run.
 """
 
+import functools
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from kombu import pools
 from kombu.exceptions import OperationalError
 
 from .arrays import pack
@@ -112,10 +114,14 @@ def input_key(text: str, compare_text: str = "") -> str:
 # --- the broker -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _redis_client(url: str) -> redis.Redis:
+    """One pooled client per URL for this process (a new connection per request costs time)."""
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+
+
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_connect_timeout=0.5, socket_timeout=0.5
-    )
+    return _redis_client(settings.CELERY_BROKER_URL)
 
 
 def broker_available() -> bool:
@@ -173,13 +179,17 @@ def send_run(*, run_id) -> bool:
 
     from .tasks import run_attention
 
+    # The time limits travel with the message (the worker obeys the message's). Producers are
+    # pooled per broker URL, so a submission reuses a connection instead of opening one; one
+    # quick retry replaces a connection that went stale while Redis restarted.
+    connection = app.connection_for_write(settings.CELERY_BROKER_URL)
     try:
-        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
-            # The time limits travel with the message (the worker obeys the message's).
+        with pools.producers[connection].acquire(block=True, timeout=2) as producer:
             run_attention.apply_async(
                 args=[str(run_id)],
-                connection=connection,
-                retry=False,
+                producer=producer,
+                retry=True,
+                retry_policy={"max_retries": 1, "interval_start": 0.1, "interval_step": 0.2},
                 time_limit=settings.CELERY_TASK_TIME_LIMIT,
                 soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
             )

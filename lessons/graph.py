@@ -45,6 +45,16 @@ class Node:
     def top(self) -> float:
         return self.y - NODE_H / 2
 
+    @property
+    def svg(self) -> dict[str, str]:
+        """Coordinates as SVG attribute text (formatting here is far cheaper than in templates)."""
+        return {
+            "x": f"{self.x:.1f}",
+            "y": f"{self.y:.1f}",
+            "left": f"{self.left:.1f}",
+            "top": f"{self.top:.1f}",
+        }
+
 
 @dataclass
 class Edge:
@@ -74,6 +84,10 @@ class Layout:
     edges: list[Edge]
     width: float
     height: float
+
+    @property
+    def size(self) -> dict[str, str]:
+        return {"width": f"{self.width:.0f}", "height": f"{self.height:.0f}"}
 
 
 def prerequisite_depths(graph: nx.DiGraph) -> dict[str, int]:

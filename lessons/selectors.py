@@ -66,10 +66,13 @@ def glossary(*, lang: str) -> Glossary:
     edges. Three queries."""
     refs: dict[str, TermRef] = {}
     rows = TermText.objects.values_list("term__slug", "lang", "title", "summary", "term__layer")
+    url = term_url("__slug__", lang)  # one reverse() for all terms
     for slug, text_lang, title, summary, layer in sorted(rows, key=lambda r: r[1] != lang):
         if slug not in refs:
             fallback = "" if text_lang == lang else text_lang
-            refs[slug] = TermRef(slug, title, summary, term_url(slug, lang), layer, fallback)
+            refs[slug] = TermRef(
+                slug, title, summary, url.replace("__slug__", slug), layer, fallback
+            )
     prerequisites = Term.prerequisites.through.objects.values_list(
         "to_term__slug", "from_term__slug"
     )

@@ -16,9 +16,20 @@ Read the files in this order, one concept each:
 This package never imports Django.
 """
 
-from .device import resolve_device
-from .model import AttentionModel, RunResult
+from importlib import import_module
+
 from .tokenizer import MAX_PIECES, Tokens, count_pieces, encode
+
+# The model (and so torch) loads only when asked for: a web server that only tokenises or reads
+# stored attention with ``analysis`` never imports torch.
+_LAZY = {"AttentionModel": ".model", "RunResult": ".model", "resolve_device": ".device"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_PIECES",

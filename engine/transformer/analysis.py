@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch is imported only where a tensor is handled: web servers use the
+    from torch import Tensor  # numpy tools here without loading torch at all
 
 
 def _renormalise_rows(matrix: np.ndarray) -> np.ndarray:
@@ -137,6 +139,8 @@ def sentence_embedding(last_hidden: Tensor, mask: Tensor | None = None) -> Tenso
     ``[B, D]`` (or ``[D]``). This is the sentence-transformers recipe for all-MiniLM-L6-v2:
     ``[CLS]`` and ``[SEP]`` are part of the mean, padding is not.
     """
+    import torch
+
     single = last_hidden.dim() == 2
     if single:
         last_hidden = last_hidden.unsqueeze(0)
@@ -152,7 +156,7 @@ def sentence_embedding(last_hidden: Tensor, mask: Tensor | None = None) -> Tenso
 
 def cosine_similarity(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> float:
     """Cosine of the angle between two vectors: 1 same direction, 0 unrelated, -1 opposite."""
-    a = np.asarray(a.detach().cpu() if isinstance(a, Tensor) else a, dtype=np.float64).ravel()
-    b = np.asarray(b.detach().cpu() if isinstance(b, Tensor) else b, dtype=np.float64).ravel()
+    a = np.asarray(a.detach().cpu() if hasattr(a, "detach") else a, dtype=np.float64).ravel()
+    b = np.asarray(b.detach().cpu() if hasattr(b, "detach") else b, dtype=np.float64).ravel()
     denominator = np.linalg.norm(a) * np.linalg.norm(b)
     return float(a @ b / denominator) if denominator > 0 else 0.0
