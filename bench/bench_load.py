@@ -436,15 +436,14 @@ def main() -> int:
         SECTION,
         "",
         *header,
-        f"- Setup: production settings (`config.settings.prod`, `CONN_MAX_AGE` unset = 0), "
+        f"- Setup: production settings (`config.settings.prod`: persistent database connections, `CONN_MAX_AGE` 60), "
         f"PostgreSQL (fresh database `{args.db_name}`), a dedicated Redis on a free port, TWO "
         "Celery workers (two processes, prefork, concurrency 1 each, `ENGINE_TORCH_THREADS=1`, "
         f"device cpu), gunicorn `{args.gunicorn}` ({gunicorn_processes} worker processes): one "
         "process per core, with 4 threads each so that a process keeps its core busy while a "
         "thread waits on PostgreSQL or Redis. Tried side by side on this machine, `-w 4 "
         "--threads 4`, `-w 3 --threads 2`, `-w 2 --threads 8` and sync `-w 4` / `-w 8` did no "
-        "better within the noise, and more processes cost more memory (each web process imports "
-        "torch). wrk, gunicorn, PostgreSQL and the idle workers share the same cores.",
+        "better within the noise, and more processes cost more memory. wrk, gunicorn, PostgreSQL and the idle workers share the same cores.",
         f"- Pages: `{wrk_name}`, `wrk -t{args.wrk_threads} -c{args.connections} "
         f"-d{phase_s}s --latency --timeout={args.wrk_timeout}s -s bench/wrk_mixed.lua`, "
         f"alternating mixed, trivial, mixed, trivial ({phase_s} s each, after a "
