@@ -177,6 +177,9 @@ ENGINE_MAX_PIECES = 128
 ENGINE_TORCH_THREADS = env.int("ENGINE_TORCH_THREADS", default=0)  # 0: cores ÷ concurrency
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
 ENGINE_RATE_LIMIT = env("ENGINE_RATE_LIMIT", default="20/m")
+# Which request header holds the client's address for the rate limit. Behind a proxy that sets it
+# (and strips what clients send), e.g. HTTP_X_REAL_IP; otherwise every client shares the proxy's.
+RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 # A queued run that no worker took is sent again after this many seconds (the broker may have
 # lost it, or been down when it was submitted), and failed with a message after the second.
 ENGINE_QUEUED_RESEND_AFTER = env.int("ENGINE_QUEUED_RESEND_AFTER", default=30)
