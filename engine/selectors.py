@@ -27,12 +27,14 @@ class ViewParams:
     values: str = "weights"  # or "scores": raw QKᵀ/√d before the mask and softmax
     unit: str = "piece"  # or "word"
     special: bool = True  # show [CLS]/[SEP]
+    focus: bool = False  # head view: only the chosen head, not all of the layer's
 
     def query(self, **changes) -> str:
         params = replace(self, **changes)
         return (
             f"kind={params.kind}&layer={params.layer}&head={params.head}&values={params.values}"
             f"&unit={params.unit}&special={'show' if params.special else 'hide'}"
+            f"&heads={'one' if params.focus else 'all'}"
         )
 
 
@@ -53,6 +55,7 @@ def parse_view(params, *, run: AttentionRun) -> ViewParams:
         values="scores" if params.get("values") == "scores" else "weights",
         unit="word" if params.get("unit") == "word" else "piece",
         special=params.get("special") != "hide",
+        focus=params.get("heads") == "one",
     )
 
 
@@ -123,6 +126,17 @@ class RunData:
             raw = self.scores[view.layer, view.head]
             return Matrix(raw, self.labels(), diverging=True)
         return self._shape(self.weights[view.layer, view.head], view, self.run.tokens)
+
+    def layer(self, view: ViewParams) -> tuple[np.ndarray, list[str]]:
+        """Every head of one layer ``[H, T, T]``, in the view's units and with or without the
+        special tokens, and the labels."""
+        if view.unit == "piece" and view.special:
+            return self.weights[view.layer], self.labels()
+        heads = [
+            self.attention(replace(view, head=head, values="weights"))
+            for head in range(self.run.heads)
+        ]
+        return np.stack([matrix.values for matrix in heads]), heads[0].labels
 
     def rollout(self, view: ViewParams) -> Matrix:
         return self._shape(analysis.rollout(self.weights), view, self.run.tokens)

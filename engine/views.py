@@ -124,21 +124,11 @@ def view_context(run: AttentionRun, view: selectors.ViewParams) -> dict:
             )
             context["diff_svg"] = visuals.heatmap_svg(diff, title=_("Difference")) if diff else None
     elif view.kind == "head":
-        matrix = data.attention(selectors.replace(view, values="weights"))
-        layer_weights = data.weights[view.layer]
-        if view.unit == "word" or not view.special:
-            layer = [
-                data.attention(selectors.replace(view, head=h, values="weights")).values
-                for h in range(run.heads)
-            ]
-            import numpy as np
-
-            layer_weights = np.stack(layer)
-        context["svg"] = visuals.head_view_svg(
-            layer_weights, matrix.labels, heads=list(range(run.heads))
-        )
+        weights, labels = data.layer(view)
+        heads = [view.head] if view.focus else list(range(run.heads))
+        context["svg"] = visuals.head_view_svg(weights, labels, heads=heads)
         context["head_colours"] = [
-            (h, visuals.HEAD_COLOURS[h % len(visuals.HEAD_COLOURS)]) for h in range(run.heads)
+            (h, visuals.HEAD_COLOURS[h % len(visuals.HEAD_COLOURS)]) for h in heads
         ]
     elif view.kind == "rollout":
         context["svg"] = visuals.heatmap_svg(data.rollout(view), title=_("Attention rollout"))

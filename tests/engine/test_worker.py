@@ -75,6 +75,16 @@ def test_demo_form_to_run_page_with_progress_and_views(client, celery_worker_pro
         html = fragment.content.decode()
         assert fragment.status_code == 200 and html.lstrip().startswith('<section id="view"'), kind
         assert f'data-kind="{kind}"' in html
+    one = client.get(
+        f"{run_url}?kind=head&layer=1&head=4&heads=one",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="view",
+    ).content.decode()
+    assert one.count('class="head-lines"') == 1 and 'data-head="4"' in one
+    words = client.get(
+        f"{run_url}?kind=head&unit=word&special=hide", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="view"
+    ).content.decode()
+    assert words.count('class="head-lines"') == 12 and "[CLS]" not in words
     page = client.get(f"{run_url}?kind=compare&unit=word&special=hide").content.decode()
     assert "Difference" in page and "<html" in page
     thumb = client.get(f"{run_url}thumb/0/0.svg")
