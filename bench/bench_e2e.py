@@ -45,8 +45,11 @@ def sentence(i: int) -> str:
     return f"Sentence number {i} is about cats and {WORDS[i % len(WORDS)]}."
 
 
-def run_e2e(base_url: str, text: str, *, poll_s: float, timeout_s: float = 30) -> dict:
-    """Submit, then poll until done. Durations in seconds (perf_counter); wall_* are time.time()."""
+def run_e2e(
+    base_url: str, text: str, *, poll_s: float, wait_s: float, timeout_s: float = 30
+) -> dict:
+    """Submit, then wait (``?wait=``, one long request) or poll until done. Durations in seconds
+    (perf_counter); wall_* are time.time()."""
     wall0, t0 = time.time(), time.perf_counter()
     status, body = common.http_json("POST", f"{base_url}/api/v1/attention", body={"text": text})
     t_submitted = time.perf_counter()
@@ -54,6 +57,8 @@ def run_e2e(base_url: str, text: str, *, poll_s: float, timeout_s: float = 30) -
         raise RuntimeError(f"submit of {text!r} answered {status}: {body}")
     run_id = body["id"]
     url = f"{base_url}/api/v1/attention/{run_id}/?layer=0&head=0"
+    if wait_s:
+        url += f"&wait={wait_s:g}"
     poll_times = []
     while True:
         t_poll = time.perf_counter()
@@ -67,7 +72,8 @@ def run_e2e(base_url: str, text: str, *, poll_s: float, timeout_s: float = 30) -
             raise RuntimeError(f"run {run_id} failed: {body.get('error')}")
         if time.perf_counter() - t0 > timeout_s:
             raise RuntimeError(f"run {run_id} still {body['status']} after {timeout_s} s")
-        time.sleep(poll_s)
+        if not wait_s:
+            time.sleep(poll_s)
     t_done, wall_done = time.perf_counter(), time.time()
     if not body.get("attention"):
         raise RuntimeError(f"run {run_id} is done without attention: {body}")
@@ -86,7 +92,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100, help="measured runs (default 100)")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up runs, not counted")
-    parser.add_argument("--poll-ms", type=float, default=2.0, help="poll interval (default 2)")
+    parser.add_argument(
+        "--wait-s", type=float, default=10.0,
+        help="wait for the result with ?wait= (default 10 s); 0 polls instead",
+    )  # fmt: skip
+    parser.add_argument("--poll-ms", type=float, default=2.0, help="poll interval with --wait-s 0")
     parser.add_argument("--target-ms", type=float, default=30.0, help="overhead target (p50)")
     parser.add_argument("--db-name", default="attention_lab_bench_e2e")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
@@ -116,7 +126,7 @@ def main() -> int:
         worker = world.workers[0]
         for i in range(args.warmup):
             text = sentence(10_000 + i)
-            run_e2e(world.base_url, text, poll_s=poll_s)
+            run_e2e(world.base_url, text, poll_s=poll_s, wait_s=args.wait_s)
             model.run(text, keep_qkv=True)
         print(f"{args.warmup} warm-up runs done; measuring {args.runs}")
         deadline = time.monotonic() + 30 * 60
@@ -124,7 +134,7 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("the measured runs took more than 30 minutes; stopping")
             text = sentence(i)
-            result = run_e2e(world.base_url, text, poll_s=poll_s)
+            result = run_e2e(world.base_url, text, poll_s=poll_s, wait_s=args.wait_s)
             e2e.append(result)
             ids.append(result["id"])
             t0 = time.perf_counter()
@@ -181,8 +191,13 @@ def main() -> int:
         f"- {args.runs} runs after {args.warmup} warm-up runs, one at a time, each a different "
         "sentence (`Sentence number {i} is about cats and {word}.`, 11 word pieces) so no finished "
         "run is reused. Each is `POST /api/v1/attention` (202), then "
-        f"`GET /api/v1/attention/<id>/?layer=0&head=0` every {args.poll_ms:g} ms until done. "
-        "Interleaved with them (one end-to-end run, one in-process call), this process times "
+        + (
+            f"`GET /api/v1/attention/<id>/?layer=0&head=0&wait={args.wait_s:g}`, which answers as "
+            "soon as the worker announces the run final (Redis pub/sub), repeated until done. "
+            if args.wait_s
+            else f"`GET /api/v1/attention/<id>/?layer=0&head=0` every {args.poll_ms:g} ms until done. "
+        )
+        + "Interleaved with them (one end-to-end run, one in-process call), this process times "
         "`AttentionModel.run(text, keep_qkv=True)` on the same sentence.",
         f"- Worker model load (its log, first run): {load_text}. Worker pool child RSS after the "
         f"runs: {rss_text} (the worker's main process: {parent_rss:.0f} MiB).",
@@ -193,7 +208,7 @@ def main() -> int:
         line("… of which the `POST` (202 back)", submit),
         line("… client sends the `POST` → row created (`created_at`)", to_created),
         line("… `finished_at` → the client sees done", to_seen),
-        line("one poll `GET …?layer=0&head=0` (any status)", poll_ms),
+        line("one `GET …` (any status; with `wait`, it lasts until the run is final)", poll_ms),
         line("**server**: `finished_at − created_at` (database row)", server),
         line("… created → handed to Redis (`sent_at`)", to_sent),
         line("… created → a worker starts it (`started_at`)", to_start),

@@ -302,6 +302,7 @@ def execute_run(*, run_id, worker: str = "") -> AttentionRun | None:
         run.similarity = float(similarity)
     run.finished_at = timezone.now()
     run.save()
+    announce_final(run_id=run.id)
     return run
 
 
@@ -311,6 +312,49 @@ def fail_run(*, run_id, code: str, detail: str = "") -> None:
     AttentionRun.objects.filter(id=run_id).exclude(status__in=AttentionRun.FINAL).update(
         status=Status.FAILED, error=code, error_detail=detail[:200], finished_at=timezone.now()
     )
+    announce_final(run_id=run_id)
+
+
+# --- waiting for a run ------------------------------------------------------------------------
+# A client may wait for a run to finish instead of polling (the API's ?wait=): the worker
+# announces every final state on a Redis channel, and the waiting request wakes at once.
+
+MAX_WAIT = 10.0  # seconds a request may hold a web thread
+
+
+def _channel(run_id) -> str:
+    return f"attention-lab:run:{run_id}"
+
+
+def announce_final(*, run_id) -> None:
+    """Tell waiting requests that the run reached done or failed. Best effort: the database is
+    the truth, and a waiter re-reads it when its wait ends anyway."""
+    try:
+        _redis().publish(_channel(run_id), "final")
+    except (redis.RedisError, OSError) as error:
+        log.info("could not announce run %s: %s", run_id, error)
+
+
+def wait_until_final(*, run_id, timeout: float) -> None:
+    """Block until the run's final state is announced, or ``timeout`` seconds pass. The caller
+    re-reads the row afterwards; subscribing before that read means no announcement is missed."""
+    timeout = max(0.0, min(timeout, MAX_WAIT))
+    try:
+        pubsub = _redis().pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(_channel(run_id))
+    except (redis.RedisError, OSError):
+        return  # no broker to listen to: the caller reads the row as it is
+    try:
+        if AttentionRun.objects.filter(id=run_id, status__in=AttentionRun.FINAL).exists():
+            return
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if pubsub.get_message(timeout=min(left, 1.0)) is not None:
+                return
+    except (redis.RedisError, OSError) as error:
+        log.info("stopped waiting for run %s: %s", run_id, error)
+    finally:
+        pubsub.close()
 
 
 # --- stale runs -------------------------------------------------------------------------------

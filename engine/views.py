@@ -250,6 +250,13 @@ def api_run(request, run_id):
     run = selectors.run_for_read(run_id)
     if run is None:
         return _error("No run with this id.", 404)
+    try:
+        wait = float(request.GET.get("wait") or 0)
+    except ValueError:
+        return _error(f"wait must be a number of seconds, at most {services.MAX_WAIT:g}.", 400)
+    if wait > 0 and not run.is_final:
+        services.wait_until_final(run_id=run.id, timeout=wait)
+        run = selectors.run_for_read(run.id)
     body = {
         "id": str(run.id),
         "status": run.status,

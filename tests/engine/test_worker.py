@@ -100,3 +100,16 @@ def test_a_failing_run_ends_failed_with_a_message(client, celery_worker_process,
     run = wait_for_run(run.id)
     assert run.status == "failed" and run.error == "error" and run.error_detail == "ValueError"
     assert "ValueError" in client.get(f"/api/v1/attention/{run.id}/").json()["error"]
+
+
+def test_api_wait_returns_as_soon_as_the_run_is_final(client, celery_worker_process):
+    body = submit(client, text="Waiting is better than polling.").json()
+    started = time.monotonic()
+    result = client.get(body["url"] + "?wait=20&layer=0&head=0").json()
+    assert result["status"] == "done"  # one request, no polling
+    assert time.monotonic() - started < 15  # woken by the announcement, not by the cap
+    assert client.get(body["url"] + "?wait=soon").status_code == 400
+    # on a finished run, wait returns at once
+    started = time.monotonic()
+    assert client.get(body["url"] + "?wait=5").json()["status"] == "done"
+    assert time.monotonic() - started < 1
