@@ -53,11 +53,12 @@ PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 
 def cpu_model() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: fall back to what platform knows
+        cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown CPU"
 
 
@@ -209,11 +210,12 @@ def run_checked(args: list[str], *, env: dict, timeout: float = 300) -> str:
 def vm_rss_mib(pid: int) -> float:
     """VmRSS of a process from /proc/<pid>/status, in MiB."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # the process is gone
+        return float("nan")
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
     return float("nan")
 
 
@@ -255,10 +257,10 @@ def wait_http(url: str, *, proc: Proc, timeout: float = 60) -> None:
             raise RuntimeError(f"{proc.name} exited early; see {proc.log_path}")
         try:
             status, _ = request("GET", url, timeout=2)
-            if status == 200:
-                return
-        except OSError:
-            pass
+        except OSError:  # not listening yet
+            status = None
+        if status == 200:
+            return
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s; see {proc.log_path}")
 

@@ -36,6 +36,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _common as common  # noqa: E402  (after the path and the offline switches)
 
 SECTION = "## Forward pass vs reference"
 
@@ -44,24 +47,6 @@ FILLER = (
     "the cat sat on a mat and the dog ran to see what was there while people in the house "
     "made tea for all their friends who came over from the city last night"
 )
-
-
-def rss_mib() -> float:
-    """Resident set size of this process, from /proc/self/status (VmRSS, in kB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def text_of_length(pieces: int, count_pieces) -> str:
@@ -102,7 +87,7 @@ def main() -> int:
 
     model = AttentionModel.load(device=args.device)
     load_ms = model.load_ms
-    rss_after_load = rss_mib()
+    rss_after_load = common.vm_rss_mib(os.getpid())
     device = model.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
@@ -189,7 +174,7 @@ def main() -> int:
     print()
     print(section)
     if not args.no_write:
-        write_section(Path(args.results), section)
+        common.write_section(SECTION, section, Path(args.results))
         print(f"(written to {args.results})")
     return 0
 
@@ -207,7 +192,7 @@ def render(
         SECTION,
         "",
         f"- Date: {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- Machine: {cpu_model()}, {os.cpu_count()} logical cores{gpu}; device `{device}`",
+        f"- Machine: {common.cpu_model()}, {os.cpu_count()} logical cores{gpu}; device `{device}`",
         f"- Software: Python {platform.python_version()}, torch {torch.__version__}, "
         f"transformers {transformers.__version__}",
         f"- Command: `{command}`",
@@ -231,23 +216,6 @@ def render(
             f"| {row['reference']:.2f} | {row['ours'] / row['reference']:.2f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace the text from ``SECTION`` up to the next ``## `` heading (or append it)."""
-    if not path.exists():
-        path.write_text("# Benchmarks\n\n" + section, encoding="utf-8")
-        return
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        body = "".join(lines)
-        path.write_text(body.rstrip("\n") + "\n\n" + section, encoding="utf-8")
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
