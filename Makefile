@@ -11,7 +11,8 @@ export REDIS_URL
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@echo "Installing the pinned dependencies into $(VENV) (a few minutes the first time)..."
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 locale/ja/LC_MESSAGES/django.mo: locale/ja/LC_MESSAGES/django.po $(VENV)/.installed /usr/bin/msgfmt

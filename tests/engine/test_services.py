@@ -127,3 +127,30 @@ def test_long_queued_run_is_failed_on_read():
     AttentionRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
     run.refresh_from_db()
     assert services.refresh_if_stale(run).status == "failed"
+
+
+@pytest.mark.django_db
+def test_prune_runs_deletes_only_old_finished_runs():
+    from datetime import timedelta
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(days=40)
+    old_done = AttentionRun.objects.create(
+        text="a", input_key="a", status="done", finished_at=long_ago
+    )
+    old_failed = AttentionRun.objects.create(
+        text="b", input_key="b", status="failed", finished_at=long_ago
+    )
+    recent = AttentionRun.objects.create(
+        text="c", input_key="c", status="done", finished_at=timezone.now()
+    )
+    waiting = AttentionRun.objects.create(text="d", input_key="d")
+    out = StringIO()
+    call_command("prune_runs", "--days", "30", "--dry-run", stdout=out)
+    assert "would delete 2" in out.getvalue() and AttentionRun.objects.count() == 4
+    call_command("prune_runs", "--days", "30", stdout=out)
+    assert set(AttentionRun.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
+    assert not AttentionRun.objects.filter(pk__in=[old_done.pk, old_failed.pk]).exists()
