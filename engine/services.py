@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import redis
 from django.conf import settings
 from django.db import transaction
@@ -285,8 +286,6 @@ def execute_run(*, run_id, worker: str = "") -> AttentionRun | None:
     else:
         first, second, similarity = model.run(run.text, keep_qkv=True), None, None
     compute_ms = (time.perf_counter() - started) * 1000
-
-    import numpy as np
 
     run.status = Status.DONE
     run.device = first.device
