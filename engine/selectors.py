@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
+from django.utils.translation import gettext as _
 
 from .arrays import unpack
 from .models import AttentionRun
@@ -181,8 +182,8 @@ class RunData:
                 Matrix(scores, labels, diverging=True),
                 None,
             ),
-            ("mask", "+ mask", Matrix(mask, labels, diverging=True), None),
-            ("softmax", "softmax (each row sums to 1)", Matrix(weights, labels), None),
+            ("mask", _("+ mask (padding)"), Matrix(mask, labels, diverging=True), None),
+            ("softmax", _("softmax (each row sums to 1)"), Matrix(weights, labels), None),
             ("output", f"× V  ({len(labels)}×{d})", None, output),
         ]
 
