@@ -112,4 +112,4 @@ def test_api_wait_returns_as_soon_as_the_run_is_final(client, celery_worker_proc
     # on a finished run, wait returns at once
     started = time.monotonic()
     assert client.get(body["url"] + "?wait=5").json()["status"] == "done"
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3  # no waiting on a finished run
