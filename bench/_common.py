@@ -113,6 +113,15 @@ def percentile(values, p: float) -> float:
     return data[low] + (data[high] - data[low]) * (rank - low)
 
 
+def publish(heading: str, section: str, *, write: bool) -> None:
+    """Print a section and, unless ``write`` is false, replace it in bench/RESULTS.md."""
+    print()
+    print(section)
+    if write:
+        write_section(heading, section)
+        print(f"(written to {RESULTS})")
+
+
 def write_section(heading: str, section: str, path: Path = RESULTS) -> None:
     """Replace the text from ``heading`` up to the next ``## `` line (or append the section).
 

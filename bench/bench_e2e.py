@@ -224,12 +224,7 @@ def main() -> int:
         f"- gunicorn: {len(gunicorn_children)} worker processes; logs of this run in "
         f"`{world.log_dir.relative_to(common.ROOT)}/`.",
     ]
-    section = "\n".join(lines) + "\n"
-    print()
-    print(section)
-    if not args.no_write:
-        common.write_section(SECTION, section)
-        print(f"(written to {common.RESULTS})")
+    common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
 

@@ -502,17 +502,13 @@ def main() -> int:
         f"- Checks: {verdict}.",
         f"- Logs of this run in `{log_dir.relative_to(common.ROOT)}/` (wrk output in `wrk.log`).",
     ]
-    section = "\n".join(lines) + "\n"
-    print()
-    print(section)
+    # a failed run is printed but never written over the last good figures
+    common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write and not failures)
     print(json.dumps({"burst_wall_s": round(burst_wall, 2), "failures": failures}))
     if failures:
         print("\nBENCHMARK FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         print("(RESULTS.md left as it was)", file=sys.stderr)
         return 1
-    if not args.no_write:
-        common.write_section(SECTION, section)
-        print(f"(written to {common.RESULTS})")
     return 0
 
 

@@ -97,10 +97,7 @@ class RunData:
 
     def labels(self, tokens=None) -> list[str]:
         tokens = self.run.tokens if tokens is None else tokens
-        return [
-            token["text"] if token["special"] else token["text"] or token["piece"]
-            for token in tokens
-        ]
+        return [token["text"] or token["piece"] for token in tokens]
 
     def _shape(self, matrix: np.ndarray, view: ViewParams, tokens, *, signed=False) -> Matrix:
         """Apply the word/piece and special-token choices to a row-stochastic matrix."""

@@ -243,6 +243,16 @@ def api_submit(request):
     )
 
 
+def _index(value: str | None, upper: int) -> int | None:
+    """An optional index in 0..upper-1 from the query string; ValueError for anything else."""
+    if value is None:
+        return None
+    number = int(value)
+    if not 0 <= number < upper:
+        raise ValueError(value)
+    return number
+
+
 @require_GET
 def api_run(request, run_id):
     """A run as JSON. Messages are in English, or Japanese with ?lang=ja."""
@@ -273,19 +283,16 @@ def api_run(request, run_id):
     if run.status == AttentionRun.Status.QUEUED:
         body["ahead"] = services.queue_position(run)
     if run.status == AttentionRun.Status.DONE:
-        weights = selectors.RunData(run).weights
-        layer, head = request.GET.get("layer"), request.GET.get("head")
         try:
-            if layer is not None:
-                weights = weights[int(layer)]
-                if head is not None:
-                    weights = weights[int(head)]
-            elif head is not None:
-                weights = weights[:, int(head)]
-        except (ValueError, IndexError):
+            layer = _index(request.GET.get("layer"), run.layers)
+            head = _index(request.GET.get("head"), run.heads)
+        except ValueError:
             return _error(f"layer must be 0-{run.layers - 1} and head 0-{run.heads - 1}.", 400)
-        if (layer is not None and int(layer) < 0) or (head is not None and int(head) < 0):
-            return _error(f"layer must be 0-{run.layers - 1} and head 0-{run.heads - 1}.", 400)
+        weights = selectors.RunData(run).weights  # [L, H, T, T]
+        if layer is not None:
+            weights = weights[layer]
+        if head is not None:
+            weights = weights[head] if layer is not None else weights[:, head]
         body["attention"] = weights.round(5).tolist()
         body["similarity"] = run.similarity
     return JsonResponse(body, json_dumps_params={"ensure_ascii": False})

@@ -94,10 +94,7 @@ class TermFile:
 
     def line_of(self, needle: str) -> int | None:
         """The first line of the file that contains ``needle`` (for messages)."""
-        for number, line in enumerate(self.raw.splitlines(), start=1):
-            if needle in line:
-                return number
-        return None
+        return _line(self.raw, needle)
 
 
 @dataclass

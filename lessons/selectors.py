@@ -61,11 +61,10 @@ class TermPage:
     glossary: Glossary = field(repr=False)
 
 
-def glossary(*, lang: str) -> Glossary:
-    """Titles and summaries of every term in ``lang`` (or the other language, marked), and the
-    edges. Three queries."""
+def _refs(texts, *, lang: str) -> dict[str, TermRef]:
+    """One TermRef per term among ``texts``: its text in ``lang``, else the other language."""
     refs: dict[str, TermRef] = {}
-    rows = TermText.objects.values_list("term__slug", "lang", "title", "summary", "term__layer")
+    rows = texts.values_list("term__slug", "lang", "title", "summary", "term__layer")
     url = term_url("__slug__", lang)  # one reverse() for all terms
     for slug, text_lang, title, summary, layer in sorted(rows, key=lambda r: r[1] != lang):
         if slug not in refs:
@@ -73,6 +72,18 @@ def glossary(*, lang: str) -> Glossary:
             refs[slug] = TermRef(
                 slug, title, summary, url.replace("__slug__", slug), layer, fallback
             )
+    return refs
+
+
+def term_ref(*, slug: str, lang: str) -> TermRef:
+    """One term's title and link (one query), for pages that need no graph."""
+    return _refs(TermText.objects.filter(term__slug=slug), lang=lang)[slug]
+
+
+def glossary(*, lang: str) -> Glossary:
+    """Titles and summaries of every term in ``lang`` (or the other language, marked), and the
+    edges. Three queries."""
+    refs = _refs(TermText.objects.all(), lang=lang)
     prerequisites = Term.prerequisites.through.objects.values_list(
         "to_term__slug", "from_term__slug"
     )

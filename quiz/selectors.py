@@ -95,17 +95,28 @@ def attempt_items(*, attempt):
     )
 
 
-def due_cards(*, learner, now, limit: int = 50):
+def next_due_card(*, learner, now):
+    """The card due longest ago, with its question and texts; None when nothing is due."""
     from .models import ReviewCard
 
     if learner is None:
-        return []
-    return list(
+        return None
+    return (
         ReviewCard.objects.filter(learner=learner, due__lte=now)
         .select_related("question__term")
         .prefetch_related("question__texts")
-        .order_by("due")[:limit]
+        .order_by("due")
+        .first()
     )
+
+
+def due_count(*, learner, now) -> int:
+    """How many cards are due: one COUNT, for pages that show only the number."""
+    from .models import ReviewCard
+
+    if learner is None:
+        return 0
+    return ReviewCard.objects.filter(learner=learner, due__lte=now).count()
 
 
 def progress_rows(*, learner) -> dict:

@@ -143,6 +143,11 @@ def merge_session_learner(*, request, user) -> None:
 # --- attempts and grading ---------------------------------------------------------------------
 
 
+def _shuffled_keys(question: Question) -> list[str]:
+    keys = [choice["key"] for choice in question.texts.all()[0].choices]
+    return _random.sample(keys, len(keys))
+
+
 def start_attempt(*, learner: Learner, term: Term) -> Attempt:
     """Draw three questions of ``term`` at random, each with its choices shuffled."""
     questions = list(Question.objects.filter(term=term).prefetch_related("texts"))
@@ -156,10 +161,7 @@ def start_attempt(*, learner: Learner, term: Term) -> Attempt:
                 attempt=attempt,
                 question=question,
                 position=position,
-                choice_order=_random.sample(
-                    [c["key"] for c in question.texts.all()[0].choices],
-                    len(question.texts.all()[0].choices),
-                ),
+                choice_order=_shuffled_keys(question),
             )
             for position, question in enumerate(drawn)
         )

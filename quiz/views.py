@@ -73,7 +73,7 @@ def _observe_run(question) -> AttentionRun | None:
 def quiz(request, slug: str):
     term = get_object_or_404(Term, slug=slug)
     lang = _lang()
-    ref = lesson_selectors.glossary(lang=lang).refs[slug]
+    ref = lesson_selectors.term_ref(slug=slug, lang=lang)
     learner = selectors.current_learner(request=request)
     attempt = selectors.attempt_for(learner=learner, attempt_id=request.GET.get("attempt"))
     context = {"term": term, "ref": ref}
@@ -141,7 +141,7 @@ def _no_attempt() -> str:
 
 
 def _ref(term):
-    return lesson_selectors.glossary(lang=_lang()).refs[term.slug]
+    return lesson_selectors.term_ref(slug=term.slug, lang=_lang())
 
 
 @require_GET
@@ -166,7 +166,7 @@ def progress(request):
         level: sum(1 for t in terms if t["mastery"] == level)
         for level in ("not_started", "attempted", "familiar", "mastered")
     }
-    due = len(selectors.due_cards(learner=learner, now=timezone.now()))
+    due = selectors.due_count(learner=learner, now=timezone.now())
     return render(
         request,
         "quiz/progress.html",
@@ -184,13 +184,13 @@ def progress(request):
 def review(request):
     lang = _lang()
     learner = selectors.current_learner(request=request)
-    due = selectors.due_cards(learner=learner, now=timezone.now())
-    context = {"due_count": len(due)}
-    if due:
-        card = due[0]
+    now = timezone.now()
+    card = selectors.next_due_card(learner=learner, now=now)
+    context = {"due_count": selectors.due_count(learner=learner, now=now)}
+    if card is not None:
         context["card"] = card
         context["question"] = selectors.question_view(question=card.question, lang=lang)
-        context["ref"] = lesson_selectors.glossary(lang=lang).refs[card.question.term.slug]
+        context["ref"] = lesson_selectors.term_ref(slug=card.question.term.slug, lang=lang)
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "quiz/review.html#review-step", context)
     return render(request, "quiz/review.html", context)
@@ -219,7 +219,7 @@ def review_answer(request):
         "counted": result.counted,
         "review": True,
         "term": result.question.term,
-        "due_count": len(selectors.due_cards(learner=learner, now=timezone.now())),
+        "due_count": selectors.due_count(learner=learner, now=timezone.now()),
     }
     if request.htmx:
         return render(request, "quiz/review.html#review-feedback", context)
