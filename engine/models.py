@@ -10,6 +10,8 @@ from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .limits import MAX_CHARS
+
 FAILURES = {
     "timeout": _("The model took too long on this sentence and was stopped. Try a shorter one."),
     "worker_stopped": _("The worker stopped while reading this sentence. Please submit it again."),
@@ -27,10 +29,12 @@ class AttentionRun(models.Model):
         FAILED = "failed", _("Failed")
 
     FINAL = (Status.DONE, Status.FAILED)
+    # The large binary fields: a status read defers them, a view loads the one it needs.
+    ARRAY_FIELDS = ("weights", "scores", "qkv", "compare_weights")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    text = models.CharField(max_length=500)
-    compare_text = models.CharField(max_length=500, blank=True)
+    text = models.CharField(max_length=MAX_CHARS)
+    compare_text = models.CharField(max_length=MAX_CHARS, blank=True)
     # sha256 of the normalised inputs: an identical request reuses a finished result
     input_key = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

@@ -1,215 +1,23 @@
-"""Reads for the live model: what a run page shows, one layer or head at a time.
+"""Reads for the live model. Selectors only read: repairing a stale run is
+``engine.services.repair_stale_run``, which the status views call explicitly."""
 
-A view is chosen by a few query parameters (``kind``, ``layer``, ``head``, ``values``, ``unit``,
-``special``). Bad values fall back to defaults, so a hand-edited URL still shows something sane.
-"""
-
-import math
 import uuid
-from dataclasses import dataclass, replace
-from functools import cached_property
 
-import numpy as np
-from django.utils.translation import gettext as _
-
-from .arrays import unpack
 from .models import AttentionRun
-from .transformer import analysis
-
-ARRAY_FIELDS = ("weights", "scores", "qkv", "compare_weights")
-KINDS = ("heatmap", "head", "model", "rollout", "step", "compare")
-
-
-@dataclass(frozen=True)
-class ViewParams:
-    kind: str = "heatmap"
-    layer: int = 0
-    head: int = 0
-    values: str = "weights"  # or "scores": raw QKᵀ/√d before the mask and softmax
-    unit: str = "piece"  # or "word"
-    special: bool = True  # show [CLS]/[SEP]
-    focus: bool = False  # head view: only the chosen head, not all of the layer's
-
-    def query(self, **changes) -> str:
-        params = replace(self, **changes)
-        return (
-            f"kind={params.kind}&layer={params.layer}&head={params.head}&values={params.values}"
-            f"&unit={params.unit}&special={'show' if params.special else 'hide'}"
-            f"&heads={'one' if params.focus else 'all'}"
-        )
-
-
-def _int(value, default: int, upper: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return default
-    return number if 0 <= number < upper else default
-
-
-def parse_view(params, *, run: AttentionRun) -> ViewParams:
-    kind = params.get("kind", "heatmap")
-    return ViewParams(
-        kind=kind if kind in KINDS else "heatmap",
-        layer=_int(params.get("layer"), 0, max(run.layers, 1)),
-        head=_int(params.get("head"), 0, max(run.heads, 1)),
-        values="scores" if params.get("values") == "scores" else "weights",
-        unit="word" if params.get("unit") == "word" else "piece",
-        special=params.get("special") != "hide",
-        focus=params.get("heads") == "one",
-    )
-
-
-@dataclass
-class Matrix:
-    """A square matrix with labels for its rows (from) and columns (to)."""
-
-    values: np.ndarray
-    labels: list[str]
-    diverging: bool = False  # signed values (scores, differences) get a two-colour scale
-
-    @property
-    def size(self) -> int:
-        return len(self.labels)
-
-
-class RunData:
-    """The arrays of one finished run, unpacked once per request."""
-
-    def __init__(self, run: AttentionRun):
-        self.run = run
-
-    @cached_property
-    def weights(self) -> np.ndarray:
-        return unpack(self.run.weights)
-
-    @cached_property
-    def scores(self) -> np.ndarray:
-        return unpack(self.run.scores)
-
-    @cached_property
-    def qkv(self) -> np.ndarray:
-        return unpack(self.run.qkv)
-
-    @cached_property
-    def compare_weights(self) -> np.ndarray | None:
-        return unpack(self.run.compare_weights) if self.run.compare_weights else None
-
-    def labels(self, tokens=None) -> list[str]:
-        tokens = self.run.tokens if tokens is None else tokens
-        return [token["text"] or token["piece"] for token in tokens]
-
-    def _shape(self, matrix: np.ndarray, view: ViewParams, tokens, *, signed=False) -> Matrix:
-        """Apply the word/piece and special-token choices to a row-stochastic matrix."""
-        labels = self.labels(tokens)
-        special = [token["special"] for token in tokens]
-        if view.unit == "word" and not signed:
-            merged = analysis.word_level(
-                matrix,
-                [token["word"] for token in tokens],
-                text=None,
-                offsets=None,
-                pieces=[token["text"] for token in tokens],
-            )
-            matrix, labels = merged.weights, merged.labels
-            special = [group == [0] or group == [len(tokens) - 1] for group in merged.groups]
-        if not view.special and not signed:
-            keep = [not flag for flag in special]
-            matrix = analysis.hide_special(matrix, special)
-            labels = [label for label, k in zip(labels, keep, strict=True) if k]
-        return Matrix(np.asarray(matrix, dtype=np.float32), labels, diverging=signed)
-
-    def attention(self, view: ViewParams) -> Matrix:
-        if view.values == "scores":
-            raw = self.scores[view.layer, view.head]
-            return Matrix(raw, self.labels(), diverging=True)
-        return self._shape(self.weights[view.layer, view.head], view, self.run.tokens)
-
-    def layer(self, view: ViewParams) -> tuple[np.ndarray, list[str]]:
-        """Every head of one layer ``[H, T, T]``, in the view's units and with or without the
-        special tokens, and the labels."""
-        if view.unit == "piece" and view.special:
-            return self.weights[view.layer], self.labels()
-        heads = [
-            self.attention(replace(view, head=head, values="weights"))
-            for head in range(self.run.heads)
-        ]
-        return np.stack([matrix.values for matrix in heads]), heads[0].labels
-
-    def rollout(self, view: ViewParams) -> Matrix:
-        return self._shape(analysis.rollout(self.weights), view, self.run.tokens)
-
-    def compare(self, view: ViewParams) -> tuple[Matrix | None, Matrix | None]:
-        """The second sentence's matrix for the same layer and head, and the difference
-        (first − second) when both have the same number of rows."""
-        if self.compare_weights is None:
-            return None, None
-        other = self._shape(
-            self.compare_weights[view.layer, view.head],
-            replace(view, values="weights"),
-            self.run.compare_tokens,
-        )
-        mine = self._shape(
-            self.weights[view.layer, view.head], replace(view, values="weights"), self.run.tokens
-        )
-        if mine.size != other.size:
-            return other, None
-        labels = [
-            a if a == b else f"{a}/{b}" for a, b in zip(mine.labels, other.labels, strict=True)
-        ]
-        return other, Matrix(mine.values - other.values, labels, diverging=True)
-
-    def step(self, view: ViewParams) -> list[tuple[str, str, Matrix | None, np.ndarray | None]]:
-        """One head, one step at a time: Q and K, QKᵀ, ÷√d, the mask, softmax, × V."""
-        queries, keys, values = (self.qkv[i, view.layer, view.head] for i in range(3))
-        d = queries.shape[-1]
-        labels = self.labels()
-        product = queries @ keys.T
-        scores = self.scores[view.layer, view.head]
-        weights = self.weights[view.layer, view.head]
-        mask = np.zeros_like(scores)  # one sentence has no padding: nothing is masked
-        output = weights @ values
-        return [
-            ("q", f"Q = X W_Q  ({len(labels)}×{d})", None, queries),
-            ("k", f"K = X W_K  ({len(labels)}×{d})", None, keys),
-            ("qk", "Q Kᵀ", Matrix(product, labels, diverging=True), None),
-            (
-                "scaled",
-                f"Q Kᵀ ÷ √{d} = ÷ {math.sqrt(d):.2f}",
-                Matrix(scores, labels, diverging=True),
-                None,
-            ),
-            ("mask", _("+ mask (padding)"), Matrix(mask, labels, diverging=True), None),
-            ("softmax", _("softmax (each row sums to 1)"), Matrix(weights, labels), None),
-            ("output", f"× V  ({len(labels)}×{d})", None, output),
-        ]
-
-    def thumbnail(self, layer: int, head: int, cells: int = 24) -> np.ndarray:
-        """The head's weights, average-pooled to at most ``cells`` × ``cells``."""
-        matrix = self.weights[layer, head]
-        size = matrix.shape[0]
-        if size <= cells:
-            return matrix
-        edges = np.linspace(0, size, cells + 1).astype(int)
-        return np.array(
-            [
-                [
-                    matrix[edges[i] : edges[i + 1], edges[j] : edges[j + 1]].mean()
-                    for j in range(cells)
-                ]
-                for i in range(cells)
-            ]
-        )
 
 
 def run_for_read(run_id) -> AttentionRun | None:
-    """A run by id, or None for a malformed or unknown id; stale runs are refreshed on read."""
-    from .services import refresh_if_stale
-
+    """A run by id without its arrays, or None for a malformed or unknown id. A status poll
+    never loads the arrays; a view loads the one it needs."""
     try:
         run_uuid = uuid.UUID(str(run_id))
     except ValueError:
         return None
-    # The arrays are large: a status poll never loads them; a view loads the one it needs.
-    run = AttentionRun.objects.filter(id=run_uuid).defer(*ARRAY_FIELDS).first()
-    return refresh_if_stale(run) if run else None
+    return AttentionRun.objects.filter(id=run_uuid).defer(*AttentionRun.ARRAY_FIELDS).first()
+
+
+def queue_position(*, run: AttentionRun) -> int:
+    """How many runs are waiting ahead of this one."""
+    return AttentionRun.objects.filter(
+        status=AttentionRun.Status.QUEUED, created_at__lt=run.created_at
+    ).count()

@@ -6,12 +6,14 @@ from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from . import services
+from . import lifecycle, services
 
 log = logging.getLogger(__name__)
 
 
 class RunTask(Task):
+    """A task whose first argument is a run id: when it fails, the run ends failed."""
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         """Runs in the worker for an error, and in the pool's parent for a hard time limit: either
         way the run ends failed, with a reason the learner reads in their own language."""
@@ -20,15 +22,15 @@ class RunTask(Task):
             return
         timeout = isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
         log.error("run %s failed: %r", args[0] if args else "?", exc)
-        services.fail_run(
+        lifecycle.fail_run(
             run_id=args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__
         )
 
 
 @shared_task(base=RunTask, name="engine.tasks.run_attention", queue="inference")
 def run_attention(run_id: str) -> str:
-    run = services.execute_run(run_id=run_id, worker=run_attention.request.hostname or "")
-    return run.status if run else "missing"
+    run = lifecycle.execute_run(run_id=run_id, worker=run_attention.request.hostname or "")
+    return run.status if run else "skipped"
 
 
 @shared_task(name="engine.tasks.sweep_stale_runs", queue="inference")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 app_name = "engine"
 
@@ -9,4 +9,10 @@ urlpatterns = [
     path("runs/<str:run_id>/", views.run_page, name="run"),
     path("runs/<str:run_id>/status/", views.run_status, name="run-status"),
     path("runs/<str:run_id>/thumb/<int:layer>/<int:head>.svg", views.thumbnail, name="thumbnail"),
+]
+
+# Mounted under /api/v1/ by config.urls (no language prefix; names are not namespaced).
+api_urlpatterns = [
+    path("attention", api.api_submit, name="api-attention"),
+    path("attention/<str:run_id>/", api.api_run, name="api-attention-run"),
 ]

@@ -9,7 +9,7 @@ from html import escape
 import numpy as np
 from django.utils.safestring import SafeString, mark_safe
 
-from .selectors import Matrix
+from .presenters import Matrix
 
 POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
 HEAD_COLOURS = (

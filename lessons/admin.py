@@ -4,7 +4,7 @@ links included) and refuses text that would not render."""
 from django import forms
 from django.contrib import admin
 
-from .models import TIERS, Source, Term, TermText
+from .models import TIERS, Source, Term, TermText, linked_titles
 from .rendering import RenderError, render_markdown
 
 
@@ -16,9 +16,11 @@ class TermTextForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         lang = cleaned.get("lang") or "en"
-        for field in ("overview", *TIERS):
+        fields = ("overview", *TIERS)
+        titles = linked_titles([cleaned.get(field) or "" for field in fields], lang=lang)
+        for field in fields:
             try:
-                render_markdown(cleaned.get(field) or "", lang=lang)
+                render_markdown(cleaned.get(field) or "", lang=lang, titles=titles)
             except RenderError as error:
                 self.add_error(field, str(error))
         return cleaned

@@ -8,6 +8,7 @@ Both return plain data (nodes with positions, edges with end points) for the SVG
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import networkx as nx
@@ -23,7 +24,7 @@ class Node:
     x: float  # centre
     y: float
     kind: str  # "current" | "prerequisite" | "child" | "related" | "term"
-    mastery: str = "not_started"
+    mastery: str  # the learner's level, as given by the caller (lessons knows no quiz)
 
     @property
     def label(self) -> str:
@@ -110,10 +111,11 @@ def term_graph(
     prerequisites: list[tuple[str, str, str]],
     children: list[tuple[str, str, str]],
     related: list[tuple[str, str, str]],
-    mastery: dict[str, str] | None = None,
+    mastery: Mapping[str, str],
+    default_mastery: str,
 ) -> Layout:
-    """Each term is ``(slug, title, url)``. Columns: prerequisites | current | children."""
-    mastery = mastery or {}
+    """Each term is ``(slug, title, url)``. Columns: prerequisites | current | children.
+    ``mastery`` maps a slug to the learner's level; other terms get ``default_mastery``."""
     rows = max(len(prerequisites), len(children), 1)
     column_h = rows * (NODE_H + 16)
     related_rows = (len(related) + 2) // 3
@@ -124,7 +126,7 @@ def term_graph(
 
     def node(item, x, y, kind):
         slug, title, url = item
-        return Node(slug, title, url, x, y, kind, mastery.get(slug, "not_started"))
+        return Node(slug, title, url, x, y, kind, mastery.get(slug, default_mastery))
 
     me = node(current, xs[1], centre_y, "current")
     nodes, edges = [me], []
@@ -147,12 +149,12 @@ def knowledge_map(
     *,
     terms: list[tuple[str, str, str]],
     prerequisite_edges: list[tuple[str, str]],
-    mastery: dict[str, str] | None = None,
+    mastery: Mapping[str, str],
+    default_mastery: str,
 ) -> Layout:
     """All terms in rows by prerequisite depth (networkx's topological order), ordered within a
     row by the mean position of their prerequisites (the barycentre heuristic of layered graph
-    drawing) so that edges cross less."""
-    mastery = mastery or {}
+    drawing) so that edges cross less. ``mastery`` as for ``term_graph``."""
     graph = nx.DiGraph()
     graph.add_nodes_from(slug for slug, _title, _url in terms)
     graph.add_edges_from(prerequisite_edges)
@@ -186,7 +188,7 @@ def knowledge_map(
             xs[slug],
             ys[slug],
             "term",
-            mastery.get(slug, "not_started"),
+            mastery.get(slug, default_mastery),
         )
         for slug in sorted(graph, key=lambda s: (depth[s], order[s]))
     ]

@@ -4,8 +4,12 @@ The authored files in ``lessons/content/`` are the source of truth; ``manage.py 
 writes them here. Authors may fix a typo in the admin too: saving a text re-renders its HTML.
 """
 
+from collections.abc import Iterable
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from .rendering import render_markdown, term_links
 
 TIERS = ("eli5", "beginner", "intermediate", "expert")
 TIER_LABELS = {
@@ -61,15 +65,26 @@ class TermText(models.Model):
     def save(self, *args, render: bool = True, **kwargs):
         """Saving re-renders the HTML, unless the loader already rendered (and checked) it."""
         if render:
-            from .rendering import render_markdown
-
-            for field in ("overview", *TIERS):
-                html = render_markdown(getattr(self, field), lang=self.lang)
+            fields = ("overview", *TIERS)
+            titles = linked_titles([getattr(self, field) for field in fields], lang=self.lang)
+            for field in fields:
+                html = render_markdown(getattr(self, field), lang=self.lang, titles=titles)
                 setattr(self, f"{field}_html", html)
         super().save(*args, **kwargs)
 
     def tier_html(self, tier: str) -> str:
         return getattr(self, f"{tier}_html")
+
+
+def linked_titles(texts: Iterable[str], *, lang: str) -> dict[str, str]:
+    """The titles in ``lang`` of the terms that ``texts`` link to with ``[[slug]]`` (one query;
+    none when nothing is linked). A link to a term that does not exist is left out, so that
+    rendering refuses it."""
+    slugs = set().union(*(term_links(text) for text in texts))
+    if not slugs:
+        return {}
+    rows = TermText.objects.filter(term__slug__in=slugs, lang=lang)
+    return dict(rows.values_list("term__slug", "title"))
 
 
 class Source(models.Model):

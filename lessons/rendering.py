@@ -2,6 +2,7 @@
 ``[[slug]]`` / ``[[slug|label]]`` links to other terms in the same language."""
 
 import re
+from collections.abc import Mapping
 from html import escape
 
 import latex2mathml.converter
@@ -40,8 +41,9 @@ def term_url(slug: str, lang: str) -> str:
         return reverse("lessons:term", kwargs={"slug": slug})
 
 
-def render_markdown(text: str, *, lang: str, titles: dict[str, str] | None = None) -> str:
-    """Render one field. ``titles`` maps slug to title in ``lang`` (looked up when not given)."""
+def render_markdown(text: str, *, lang: str, titles: Mapping[str, str]) -> str:
+    """Render one field. ``titles`` maps the slug of every linked term to its title in ``lang``
+    (the loader has them all; ``models.linked_titles`` looks them up for one saved text)."""
     pieces: list[str] = []
 
     def stash(html: str) -> str:
@@ -52,21 +54,11 @@ def render_markdown(text: str, *, lang: str, titles: dict[str, str] | None = Non
     text = INLINE_MATH.sub(lambda m: stash(math_to_mathml(m.group(1), display=False)), text)
     text = text.replace("\\$", "$")
 
-    slugs = term_links(text)
-    if slugs and titles is None:
-        from .models import TermText
-
-        titles = dict(
-            TermText.objects.filter(term__slug__in=slugs, lang=lang).values_list(
-                "term__slug", "title"
-            )
-        )
-
     def link(match: re.Match) -> str:
         slug, label = match.group(1), match.group(2)
-        if titles is not None and slug not in titles:
+        if slug not in titles:
             raise RenderError(f"link to a missing term: [[{slug}]]")
-        label = label or (titles or {}).get(slug, slug)
+        label = label or titles[slug]
         return stash(
             f'<a class="term-link" href="{term_url(slug, lang)}">{escape(label.strip())}</a>'
         )
@@ -76,7 +68,7 @@ def render_markdown(text: str, *, lang: str, titles: dict[str, str] | None = Non
     return PLACEHOLDER_RE.sub(lambda m: pieces[int(m.group(1))], html)
 
 
-def render_inline(text: str, *, lang: str, titles: dict[str, str] | None = None) -> str:
+def render_inline(text: str, *, lang: str, titles: Mapping[str, str]) -> str:
     """Like ``render_markdown`` for one short piece (a quiz choice): no wrapping ``<p>``."""
     html = render_markdown(text, lang=lang, titles=titles).strip()
     if html.startswith("<p>") and html.endswith("</p>") and html.count("<p>") == 1:

@@ -13,14 +13,14 @@ class LoadReport:
     created: int
     updated: int
     removed: list[str]
-    questions: int
+    terms: dict[str, Term]  # every authored term, by slug, as now stored
 
 
 @transaction.atomic
 def load_glossary(*, glossary: Glossary) -> LoadReport:
-    """Make the database match the authored glossary. Idempotent; all or nothing."""
-    from quiz.services import sync_questions
-
+    """Make the database match the authored glossary (terms, texts, relations, sources).
+    Idempotent; all or nothing. The quiz's questions are loaded beside it by
+    ``pages.services.load_content``, in the same transaction."""
     layers = glossary.layers()
     existing = {term.slug: term for term in Term.objects.all()}
     created = updated = 0
@@ -40,7 +40,6 @@ def load_glossary(*, glossary: Glossary) -> LoadReport:
     removed = sorted(set(existing) - set(glossary.terms))
     Term.objects.filter(slug__in=removed).delete()
 
-    question_count = 0
     for slug, by_lang in glossary.terms.items():
         term = terms[slug]
         authored = by_lang["en"]
@@ -61,5 +60,4 @@ def load_glossary(*, glossary: Glossary) -> LoadReport:
                 Source(term=term, lang=lang, position=i, **vars(source))
                 for i, source in enumerate(file.sources)
             )
-        question_count += sync_questions(term=term, files=by_lang)
-    return LoadReport(created=created, updated=updated, removed=removed, questions=question_count)
+    return LoadReport(created=created, updated=updated, removed=removed, terms=terms)

@@ -94,13 +94,12 @@ class AttemptQuestion(models.Model):
 
 
 class Mastery(models.TextChoices):
+    """The levels, lowest first: the one list the templates, the graphs and the API read."""
+
     NOT_STARTED = "not_started", _("Not started")
     ATTEMPTED = "attempted", _("Attempted")
     FAMILIAR = "familiar", _("Familiar")
     MASTERED = "mastered", _("Mastered")
-
-
-MASTERY_RANK = {level: rank for rank, level in enumerate(Mastery.values)}
 
 
 class TermProgress(models.Model):

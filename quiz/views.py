@@ -10,10 +10,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from engine import services as engine_services
 from engine.models import AttentionRun
+from engine.validation import InputError
 from lessons import selectors as lesson_selectors
 from lessons.models import TIER_LABELS, Term
 
 from . import selectors, services
+from .models import Mastery
 
 
 def _error(request, message: str, *, term=None):
@@ -64,7 +66,7 @@ def _observe_run(question) -> AttentionRun | None:
         return None
     try:
         run, _reused = engine_services.submit_run(text=question.observe)
-    except (engine_services.Unavailable, engine_services.InputError):
+    except (engine_services.Unavailable, InputError):
         return None
     return run
 
@@ -151,7 +153,7 @@ def progress(request):
     rows = selectors.progress_rows(learner=learner)
     index = lesson_selectors.glossary(lang=lang)
     mastery = {slug: row.mastery for slug, row in rows["progress"].items()}
-    ok = {"familiar", "mastered"}
+    ok = {Mastery.FAMILIAR, Mastery.MASTERED}
     suggestions = [
         ref
         for slug, ref in index.refs.items()
@@ -159,13 +161,17 @@ def progress(request):
         and all(mastery.get(a) in ok for a, b in index.prerequisite_edges if b == slug)
     ]
     terms = [
-        {"ref": ref, "row": rows["progress"].get(slug), "mastery": mastery.get(slug, "not_started")}
+        {
+            "ref": ref,
+            "row": rows["progress"].get(slug),
+            "mastery": mastery.get(slug, Mastery.NOT_STARTED),
+        }
         for slug, ref in index.refs.items()
     ]
-    counts = {
-        level: sum(1 for t in terms if t["mastery"] == level)
-        for level in ("not_started", "attempted", "familiar", "mastered")
-    }
+    counts = [  # highest level first
+        (value, label, sum(1 for t in terms if t["mastery"] == value))
+        for value, label in reversed(Mastery.choices)
+    ]
     due = selectors.due_count(learner=learner, now=timezone.now())
     return render(
         request,

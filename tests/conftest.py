@@ -40,21 +40,34 @@ def glossary_files():
     return read_glossary()
 
 
-def _load(glossary_files):
+def _load(glossary_files) -> None:
     from lessons.models import Term
-    from lessons.services import load_glossary
+    from pages.services import load_content
 
     if not Term.objects.exists():
-        load_glossary(glossary=glossary_files)
+        load_content(glossary=glossary_files)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, glossary_files):
+    """The test database, with the authored glossary loaded once for the whole session.
+
+    pytest-django runs the tests in transactions first (each rolls back, so the glossary stays),
+    then the transactional tests, which flush the database after each test: ``glossary_tx``
+    loads it again for those."""
+    with django_db_blocker.unblock():
+        _load(glossary_files)
 
 
 @pytest.fixture
-def glossary(db, glossary_files):
-    _load(glossary_files)
+def glossary(db):
+    """The authored glossary (loaded once per session by ``django_db_setup``)."""
 
 
 @pytest.fixture
 def glossary_tx(transactional_db, glossary_files):
+    """The authored glossary for a transactional test (the flush after the last one emptied
+    the database)."""
     _load(glossary_files)
 
 

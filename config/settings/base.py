@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "lessons",
     "quiz",
     "engine",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +62,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "lessons.context_processors.site",
+                "quiz.context_processors.mastery_levels",
             ],
         },
     },
@@ -82,7 +84,7 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 # The cache is Redis (django-ratelimit needs a shared, atomic cache). Lesson pages never depend on
 # it: sessions live in the database, and a cache outage only disables rate limiting (see
-# engine.services.broker_available).
+# engine.broker.broker_available).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -139,7 +141,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page (hx-headers), not the cookie
-CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+CSRF_FAILURE_VIEW = "pages.views.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
@@ -172,8 +174,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- The live model --------------------------------------------------------------------------
 ENGINE_DEVICE = env("ENGINE_DEVICE", default="auto")
-ENGINE_MAX_CHARS = 500
-ENGINE_MAX_PIECES = 128
+# The input limits (characters, word pieces, body size, waits) are engine/limits.py.
 ENGINE_TORCH_THREADS = env.int("ENGINE_TORCH_THREADS", default=0)  # 0: cores ÷ concurrency
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
 ENGINE_RATE_LIMIT = env("ENGINE_RATE_LIMIT", default="20/m")
@@ -184,7 +185,6 @@ RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 # lost it, or been down when it was submitted), and failed with a message after the second.
 ENGINE_QUEUED_RESEND_AFTER = env.int("ENGINE_QUEUED_RESEND_AFTER", default=30)
 ENGINE_QUEUED_GIVE_UP_AFTER = env.int("ENGINE_QUEUED_GIVE_UP_AFTER", default=600)
-ENGINE_TEST_HOOKS = False  # only the test settings turn on the slow path used by fault tests
 
 LOGGING = {
     "version": 1,

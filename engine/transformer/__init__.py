@@ -10,7 +10,8 @@ Read the files in this order, one concept each:
 - ``encoder.py``   embeddings + post-LN encoder layers -> ``EncoderOutput``
 - ``weights.py``   ``model.safetensors`` -> our modules' parameters
 - ``device.py``    ``resolve_device``: auto / cpu / cuda
-- ``analysis.py``  rollout, word-level attention, hiding specials, sentence embeddings
+- ``analysis.py``  rollout, word-level attention, hiding specials, cosine (numpy only)
+- ``pooling.py``   ``sentence_embedding``: one vector per sentence (mean pooling)
 - ``model.py``     ``AttentionModel``: load once, ``run(text)`` / ``run_pair(a, b)`` -> numpy
 
 This package never imports Django.

@@ -4,8 +4,10 @@
   following attention through all layers (Abnar & Zuidema, 2020).
 - :func:`word_level`: merge WordPiece pieces back into the learner's words.
 - :func:`hide_special`: leave out ``[CLS]`` / ``[SEP]``, which often soak up most attention.
-- :func:`sentence_embedding` / :func:`cosine_similarity`: one vector per sentence (mean pooling,
-  as sentence-transformers does for all-MiniLM-L6-v2) and how close two sentences are.
+- :func:`cosine_similarity`: how close two sentence vectors are (the vectors themselves come
+  from ``pooling.sentence_embedding``, which needs torch).
+
+numpy only: the web process reads stored attention with these tools without loading torch.
 
 Every matrix here is a *row-stochastic* ``[.., T, T]`` array: row ``i`` is where query ``i``
 looks, and rows sum to 1. Every function keeps that property.
@@ -15,12 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # torch is imported only where a tensor is handled: web servers use the
-    from torch import Tensor  # numpy tools here without loading torch at all
 
 
 def _renormalise_rows(matrix: np.ndarray) -> np.ndarray:
@@ -132,29 +130,7 @@ def hide_special(weights: np.ndarray, special_mask: Sequence[bool]) -> np.ndarra
     return _renormalise_rows(kept)
 
 
-def sentence_embedding(last_hidden: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean of the token vectors over the real (non-padding) tokens, then L2-normalised.
-
-    ``last_hidden``: ``[B, T, D]`` (or ``[T, D]``); ``mask``: ``[B, T]`` of 1/0. Returns
-    ``[B, D]`` (or ``[D]``). This is the sentence-transformers recipe for all-MiniLM-L6-v2:
-    ``[CLS]`` and ``[SEP]`` are part of the mean, padding is not.
-    """
-    import torch
-
-    single = last_hidden.dim() == 2
-    if single:
-        last_hidden = last_hidden.unsqueeze(0)
-        mask = None if mask is None else mask.unsqueeze(0)
-    if mask is None:
-        pooled = last_hidden.mean(dim=1)
-    else:
-        weight = mask.to(last_hidden.dtype).unsqueeze(-1)  # [B, T, 1]
-        pooled = (last_hidden * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1e-9)
-    embedding = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-    return embedding[0] if single else embedding
-
-
-def cosine_similarity(a: np.ndarray | Tensor, b: np.ndarray | Tensor) -> float:
+def cosine_similarity(a, b) -> float:
     """Cosine of the angle between two vectors: 1 same direction, 0 unrelated, -1 opposite."""
     a = np.asarray(a.detach().cpu() if hasattr(a, "detach") else a, dtype=np.float64).ravel()
     b = np.asarray(b.detach().cpu() if hasattr(b, "detach") else b, dtype=np.float64).ravel()

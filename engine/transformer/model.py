@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .analysis import cosine_similarity, sentence_embedding
+from .analysis import cosine_similarity
 from .config import EncoderConfig
 from .device import resolve_device
 from .encoder import Encoder, EncoderOutput
 from .paths import model_dir as default_model_dir
+from .pooling import sentence_embedding
 from .tokenizer import Tokens, WordPieceTokenizer
 from .weights import load_weights
 

@@ -74,10 +74,6 @@ class WordPieceTokenizer:
     def from_model_dir(cls, directory: str | Path | None = None) -> WordPieceTokenizer:
         return cls(Path(directory or model_dir()) / "tokenizer.json")
 
-    @property
-    def pad_id(self) -> int:
-        return self._tokenizer.token_to_id("[PAD]") or 0
-
     def encode(self, text: str) -> Tokens:
         """Tokenize ``text`` into ``[CLS] ... [SEP]`` with offsets into the original string."""
         encoding = self._tokenizer.encode(text)

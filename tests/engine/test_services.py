@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from django.utils import translation
 
-from engine import services
+from engine import lifecycle, limits, services, validation
 from engine.arrays import pack, unpack
 from engine.models import AttentionRun
 
@@ -20,7 +20,10 @@ def english():
     [
         ("", "empty"),
         ("   \n\t ", "empty"),
-        ("a" * 501, "501 characters; the limit is 500"),
+        (
+            "a" * (limits.MAX_CHARS + 1),
+            f"{limits.MAX_CHARS + 1} characters; the limit is {limits.MAX_CHARS}",
+        ),
         ("bad\x00byte", "control characters (U+0000)"),
         ("bell\x07", "U+0007"),
         (" ".join(["x1"] * 70), "word pieces"),
@@ -29,30 +32,30 @@ def english():
     ],
 )
 def test_bad_input_gets_a_clear_message(text, message):
-    with pytest.raises(services.InputError) as error:
-        services.validate_text(text)
+    with pytest.raises(validation.InputError) as error:
+        validation.validate_text(text)
     assert message in error.value.message
 
 
 def test_text_is_normalised_never_truncated():
-    assert services.validate_text("  The   cat\nsat. ") == "The cat sat."
+    assert validation.validate_text("  The   cat\nsat. ") == "The cat sat."
     long = "word " * 90 + "end"
-    assert services.validate_text(long) == long.strip()
+    assert validation.validate_text(long) == long.strip()
 
 
 def test_piece_limit_counts_cls_and_sep():
     from engine.transformer import count_pieces
 
-    text = " ".join(["a"] * 126)
-    assert count_pieces(text) == 128
-    assert services.validate_text(text) == text
-    with pytest.raises(services.InputError):
-        services.validate_text(text + " a")
+    text = " ".join(["a"] * (limits.MAX_PIECES - 2))
+    assert count_pieces(text) == limits.MAX_PIECES
+    assert validation.validate_text(text) == text
+    with pytest.raises(validation.InputError):
+        validation.validate_text(text + " a")
 
 
 def test_identical_input_has_one_key():
-    assert services.input_key("a", "") == services.input_key("a", "")
-    assert services.input_key("a", "b") != services.input_key("ab", "")
+    assert validation.input_key("a", "") == validation.input_key("a", "")
+    assert validation.input_key("a", "b") != validation.input_key("ab", "")
 
 
 def test_arrays_round_trip_compactly():
@@ -69,7 +72,7 @@ def test_execute_run_stores_the_whole_result():
         compare_text="The animal didn't cross the street because it was too wide.",
         input_key="k",
     )
-    services.execute_run(run_id=run.id)
+    lifecycle.execute_run(run_id=run.id)
     run.refresh_from_db()
     assert run.status == "done" and run.device == "cpu" and run.attempts == 1
     tokens = len(run.tokens)
@@ -86,10 +89,10 @@ def test_execute_run_stores_the_whole_result():
 @pytest.mark.django_db
 def test_a_finished_run_is_not_computed_again():
     run = AttentionRun.objects.create(text="The cat sat.", input_key="k2")
-    services.execute_run(run_id=run.id)
+    lifecycle.execute_run(run_id=run.id)
     run.refresh_from_db()
     finished_at = run.finished_at
-    services.execute_run(run_id=run.id)  # a second delivery of the same message
+    lifecycle.execute_run(run_id=run.id)  # a second delivery of the same message
     run.refresh_from_db()
     assert run.finished_at == finished_at and run.attempts == 1
 
@@ -97,9 +100,9 @@ def test_a_finished_run_is_not_computed_again():
 @pytest.mark.django_db
 def test_a_run_that_died_twice_fails_with_a_message():
     run = AttentionRun.objects.create(
-        text="The cat sat.", input_key="k3", status="running", attempts=services.MAX_ATTEMPTS
+        text="The cat sat.", input_key="k3", status="running", attempts=limits.MAX_ATTEMPTS
     )
-    services.execute_run(run_id=run.id)
+    lifecycle.execute_run(run_id=run.id)
     run.refresh_from_db()
     assert run.status == "failed" and "stopped twice" in run.error_message
 
@@ -113,7 +116,8 @@ def test_stale_running_run_is_failed_on_read():
     run = AttentionRun.objects.create(text="x", input_key="k4", status="running")
     AttentionRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=10))
     run.refresh_from_db()
-    run = services.refresh_if_stale(run)
+    assert services.repair_stale_run(run=run) is True
+    run.refresh_from_db()
     assert run.status == "failed" and run.error
 
 
@@ -126,7 +130,9 @@ def test_long_queued_run_is_failed_on_read():
     run = AttentionRun.objects.create(text="x", input_key="k5")
     AttentionRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
     run.refresh_from_db()
-    assert services.refresh_if_stale(run).status == "failed"
+    assert services.repair_stale_run(run=run) is True
+    run.refresh_from_db()
+    assert run.status == "failed"
 
 
 @pytest.mark.django_db

@@ -11,10 +11,10 @@ from engine.transformer.analysis import (
     cosine_similarity,
     hide_special,
     rollout,
-    sentence_embedding,
     word_groups,
     word_level,
 )
+from engine.transformer.pooling import sentence_embedding
 
 
 def random_attention(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

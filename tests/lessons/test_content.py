@@ -1,90 +1,18 @@
 """The content loader refuses bad content with a message naming the file and the problem, and
 then changes nothing in the database."""
 
-import pathlib
-import textwrap
-
 import pytest
 from django.core.management import CommandError, call_command
 
 from lessons.content import ContentError, read_glossary
 from lessons.models import Term, TermText
-
-QUIZ = "\n".join(
-    f"""  - id: q{n}
-    section: beginner
-    question: "Question {n}?"
-    choices:
-      - key: a
-        text: "Right"
-        correct: true
-        explanation: "Because."
-      - key: b
-        text: "Wrong"
-        explanation: "Because not."
-"""
-    for n in range(1, 6)
-)
-
-
-def term_file(
-    slug,
-    lang,
-    *,
-    prerequisites="[]",
-    related="[]",
-    sources=None,
-    body=None,
-    quiz=QUIZ,
-    title=None,
-    extra="",
-):
-    sources = sources or textwrap.dedent("""\
-        sources:
-          - authors: "Vaswani, A. et al."
-            title: "Attention Is All You Need"
-            year: 2017
-            url: "https://arxiv.org/abs/1706.03762"
-        """)
-    body = (
-        body
-        if body is not None
-        else textwrap.dedent(f"""\
-        ## overview
-        An overview of {slug}.
-
-        ## eli5
-        Like a short story.
-
-        ## beginner
-        The idea.
-
-        ## intermediate
-        How it works: $\\frac{{QK^\\top}}{{\\sqrt{{d}}}}$.
-
-        ## expert
-        The maths and a link to [[{slug}]].
-        """)
-    )
-    return (
-        f"---\nslug: {slug}\ntitle: {title or slug.title()}\nsummary: About {slug}.\n"
-        f"prerequisites: {prerequisites}\nrelated: {related}\n{sources}quiz:\n{quiz}{extra}---\n{body}"
-    )
-
-
-class ContentDir(type(pathlib.Path())):
-    def write(self, name: str, text: str) -> None:
-        (self / name).write_text(text, encoding="utf-8")
+from tests.factories import QUIZ, small_content, term_file
 
 
 @pytest.fixture
 def content(tmp_path):
     """A small valid glossary of two terms, alpha <- beta, in both languages."""
-    directory = ContentDir(tmp_path)
-    for lang in ("en", "ja"):
-        directory.write(f"alpha.{lang}.md", term_file("alpha", lang))
-        directory.write(f"beta.{lang}.md", term_file("beta", lang, prerequisites="[alpha]"))
-    return directory
+    return small_content(tmp_path)
 
 
 def refused(directory) -> str:

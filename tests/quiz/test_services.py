@@ -6,21 +6,28 @@ import pytest
 from django.utils import timezone
 from fsrs import Rating
 
-from lessons.models import Term
 from quiz import services
 from quiz.models import Attempt, AttemptQuestion, Learner, Mastery, ReviewCard, TermProgress
+from tests.factories import load_small_glossary
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def learner(glossary):
+def small(db, tmp_path):
+    """Two terms with five questions each, built here: the mechanics do not depend on the
+    authored content."""
+    return load_small_glossary(tmp_path)
+
+
+@pytest.fixture
+def learner(small):
     return Learner.objects.create()
 
 
 @pytest.fixture
-def term(glossary):
-    return Term.objects.get(slug="transformer")
+def term(small):
+    return small["alpha"]
 
 
 def answer_all(learner, attempt, *, right: int, now=None):
@@ -164,9 +171,9 @@ def test_every_answered_question_becomes_a_card_scheduled_by_fsrs(learner, term)
     assert wrong_due - now <= timedelta(minutes=2)
 
 
-def test_unsure_right_answer_comes_back_sooner_than_sure(glossary):
+def test_unsure_right_answer_comes_back_sooner_than_sure(small):
     sure, unsure = Learner.objects.create(), Learner.objects.create()
-    question = Term.objects.get(slug="softmax").questions.first()
+    question = small["beta"].questions.first()
     now = timezone.now()
     for learner, flag in ((sure, False), (unsure, True)):
         services._schedule(learner=learner, question=question, correct=True, unsure=flag, now=now)
@@ -216,8 +223,8 @@ def test_review_refuses_foreign_questions_and_choices(learner, term):
         services.review_answer(learner=learner, question_id="x", choice_key="a")
 
 
-def test_merge_on_login_keeps_the_best_of_both(glossary, django_user_model):
-    term = Term.objects.get(slug="softmax")
+def test_merge_on_login_keeps_the_best_of_both(small, django_user_model):
+    term = small["beta"]
     anonymous = Learner.objects.create()
     user = django_user_model.objects.create_user("mika", password="pw-123456-long")
     account = Learner.objects.create(user=user)
@@ -232,10 +239,10 @@ def test_merge_on_login_keeps_the_best_of_both(glossary, django_user_model):
     assert Attempt.objects.filter(learner=account).count() == 2
 
 
-def test_question_quality_flags_items_everyone_gets_right(glossary):
+def test_question_quality_flags_items_everyone_gets_right(small):
     from quiz.selectors import question_stats
 
-    term = Term.objects.get(slug="softmax")
+    term = small["beta"]
     for _ in range(50):
         learner = Learner.objects.create()
         answer_all(learner, services.start_attempt(learner=learner, term=term), right=3)
@@ -246,10 +253,10 @@ def test_question_quality_flags_items_everyone_gets_right(glossary):
         assert s["flagged"] == (s["answers"] >= 20)  # too easy, once there is enough evidence
 
 
-def test_question_discrimination_is_the_item_rest_correlation(glossary):
+def test_question_discrimination_is_the_item_rest_correlation(small):
     from quiz.selectors import question_stats
 
-    term = Term.objects.get(slug="softmax")
+    term = small["beta"]
     for right in (0, 1, 2, 3, 0, 3, 1, 2):
         learner = Learner.objects.create()
         answer_all(learner, services.start_attempt(learner=learner, term=term), right=right)

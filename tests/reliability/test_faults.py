@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import pytest
 from django.utils import translation
 
-from engine import redis_server, services
+from engine import broker, redis_server, services
 from engine.models import AttentionRun
 from tests.conftest import Worker, wait_for_run
+from tests.worker_tasks import send_slow_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -52,6 +53,13 @@ def on_own_redis(own_redis, settings):
 
 def start_worker(redis, name, **env):
     return Worker(broker_url=redis.url, name=name, extra_env=env).start()
+
+
+def submit_slow(text, seconds):
+    """A run whose task sleeps ``seconds`` in the worker before computing (a test-only task)."""
+    run = AttentionRun.objects.create(text=text, input_key=f"slow-{text}")
+    send_slow_run(run.id, seconds)
+    return run.id
 
 
 def submit(client, text):
@@ -96,7 +104,7 @@ def test_redis_stopped_then_back(client, glossary_tx, on_own_redis):
 
         # a run that was written but could not be handed to the broker stays queued ...
         stranded = AttentionRun.objects.create(text="Stranded while down.", input_key="stranded")
-        assert services.send_run(run_id=stranded.id) is False
+        assert broker.send_run(run_id=stranded.id) is False
 
         on_own_redis.restart()
         # ... and is sent again on read once the broker is back, then completes
@@ -110,7 +118,7 @@ def test_redis_stopped_then_back(client, glossary_tx, on_own_redis):
 def test_worker_killed_mid_run_is_retried_or_failed_never_stuck(client, glossary_tx, on_own_redis):
     worker = start_worker(on_own_redis, f"faults-kill-{os.getpid()}")
     try:
-        run_id = submit(client, "__test_sleep__ 4 The cat sat on the mat.")
+        run_id = submit_slow("The cat sat on the mat.", 4)
         wait_for_run(run_id, until=("running",), timeout=60)
         children = worker.child_pids()
         assert children
@@ -137,7 +145,7 @@ def test_hard_time_limit_fails_the_run_and_the_worker_keeps_serving(
     )  # fmt: skip
     try:
         started = time.monotonic()
-        run = wait_for_run(submit(client, "__test_sleep__ 30 A very slow sentence."), timeout=60)
+        run = wait_for_run(submit_slow("A very slow sentence.", 30), timeout=60)
         assert run.status == "failed"
         assert run.error == "timeout"
         with translation.override("en"):

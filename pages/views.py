@@ -1,13 +1,18 @@
-from django.http import Http404, JsonResponse
+"""Pages that combine apps: the home map and the term page (lessons, coloured by the learner's
+quiz mastery), the term API, the health check, robots.txt and the error pages."""
+
+from django.db import DatabaseError, connection
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
+from engine.broker import broker_available, workers_answer
+from lessons import selectors
+from lessons.graph import knowledge_map, term_graph
+from lessons.models import LANGS, TIER_LABELS, TIERS
+from quiz.models import Mastery
 from quiz.selectors import current_learner, mastery_map
-
-from . import selectors
-from .graph import knowledge_map, term_graph
-from .models import LANGS, TIER_LABELS, TIERS
 
 DEFAULT_TIER = "beginner"
 START_HERE = "transformer"
@@ -22,6 +27,9 @@ def _api_lang(request) -> str:
     return lang if lang in LANGS else ""
 
 
+# --- lessons with the learner's mastery ---------------------------------------------------------
+
+
 @require_GET
 def home(request):
     lang = _lang(request)
@@ -31,6 +39,7 @@ def home(request):
         terms=[ref.as_tuple for ref in index.refs.values()],
         prerequisite_edges=index.prerequisite_edges,
         mastery=mastery,
+        default_mastery=Mastery.NOT_STARTED,
     )
     query = request.GET.get("q", "")
     context = {
@@ -41,7 +50,7 @@ def home(request):
         "results": selectors.search(query=query, lang=lang) if query else None,
         "mastery": mastery,
     }
-    return render(request, "lessons/home.html", context)
+    return render(request, "pages/home.html", context)
 
 
 @require_GET
@@ -51,7 +60,7 @@ def search(request):
         return home(request)
     query = request.GET.get("q", "")
     results = selectors.search(query=query, lang=_lang(request)) if query.strip() else None
-    return render(request, "lessons/home.html#search-results", {"results": results, "query": query})
+    return render(request, "pages/home.html#search-results", {"results": results, "query": query})
 
 
 @require_GET
@@ -61,14 +70,14 @@ def term(request, slug: str):
     tier = request.GET.get("tier", DEFAULT_TIER)
     if tier not in TIERS:
         tier = DEFAULT_TIER
-    learner = current_learner(request=request)
-    mastery = mastery_map(learner=learner)
+    mastery = mastery_map(learner=current_learner(request=request))
     layout = term_graph(
         current=(page.term.slug, page.text.title, request.path),
         prerequisites=[ref.as_tuple for ref in page.prerequisites],
         children=[ref.as_tuple for ref in page.children],
         related=[ref.as_tuple for ref in page.related],
         mastery=mastery,
+        default_mastery=Mastery.NOT_STARTED,
     )
     context = {
         "page": page,
@@ -77,14 +86,14 @@ def term(request, slug: str):
         "tiers": [(key, TIER_LABELS[key]) for key in TIERS],
         "tier_html": page.text.tier_html(tier),
         "layout": layout,
-        "mastery": mastery.get(slug, "not_started"),
+        "mastery": mastery.get(slug, Mastery.NOT_STARTED),
     }
     if request.htmx and not request.htmx.history_restore_request:
-        return render(request, "lessons/term.html#tier-panel", context)
-    return render(request, "lessons/term.html", context)
+        return render(request, "pages/term.html#tier-panel", context)
+    return render(request, "pages/term.html", context)
 
 
-# --- JSON API (read-only) -------------------------------------------------------------------
+# --- the term API (read-only) -----------------------------------------------------------------
 
 
 def _bad_lang():
@@ -143,3 +152,65 @@ def api_term(request, slug: str):
         },
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+# --- health and errors ------------------------------------------------------------------------
+
+
+@require_GET
+def healthz(request):
+    """The health of the database, Redis (the broker) and the inference workers.
+
+    200 when all three answer; 503 with the failing part named otherwise. Lesson pages need only
+    the database, so a 503 here does not mean the site is down for learners. Fast: the worker
+    ping returns at the first answer, and a broker that is down is known within its 0.5 s
+    connect timeout.
+    """
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except DatabaseError as error:
+        checks["database"] = f"down: {error.__class__.__name__}"
+    checks["broker"] = "ok" if broker_available() else "down"
+    checks["workers"] = "ok" if checks["broker"] == "ok" and workers_answer() else "none"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503
+    )
+
+
+@require_GET
+def robots(request):
+    """Crawlers may read the lessons. Also the trivial view the load benchmark compares with."""
+    return HttpResponse(
+        "User-agent: *\nDisallow: /admin/\nDisallow: /api/\n", content_type="text/plain"
+    )
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "not found"}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "internal error; it has been logged"}, status=500)
+    return render(request, "500.html", status=500)
+
+
+def bad_request(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "bad request: too large or malformed"}, status=400)
+    return render(request, "400.html", status=400)
+
+
+def csrf_failure(request, reason=""):
+    """A clear page (or JSON) instead of Django's technical 403 for a missing CSRF token."""
+    if request.path.startswith("/api/") or request.htmx:
+        return JsonResponse(
+            {"error": "CSRF token missing or expired; reload the page."}, status=403
+        )
+    return render(request, "403_csrf.html", status=403)

@@ -3,11 +3,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from lessons.content import CONTENT_DIR, ContentError, read_glossary
-from lessons.services import load_glossary
+from pages.services import load_content
 
 
 class Command(BaseCommand):
-    help = "Check the authored glossary in lessons/content/ and load it into the database."
+    help = "Check the authored glossary in lessons/content/ and load it, with its quiz questions."
 
     def add_arguments(self, parser):
         parser.add_argument("--dir", type=Path, default=CONTENT_DIR, help="content folder")
@@ -22,12 +22,13 @@ class Command(BaseCommand):
         if check:
             self.stdout.write(f"content ok: {len(glossary.terms)} terms, {languages} files")
             return
-        report = load_glossary(glossary=glossary)
+        content = load_content(glossary=glossary)
+        report = content.lessons
         self.stdout.write(
             self.style.SUCCESS(
                 f"loaded {len(glossary.terms)} terms ({report.created} new, "
                 f"{report.updated} updated, {len(report.removed)} removed), "
-                f"{languages} files, {report.questions} quiz questions"
+                f"{languages} files, {content.questions} quiz questions"
             )
         )
         if report.removed:
