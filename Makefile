@@ -42,13 +42,15 @@ $(CJK_FONT):
 test: $(VENV)/.installed locale/ja/LC_MESSAGES/django.mo /usr/bin/chromium $(CJK_FONT)
 	$(PY) -m engine.redis_server ensure $(REDIS_URL)
 	$(PY) manage.py check --fail-level WARNING
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run --no-input -v1
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Style, and the architecture contracts in .importlinter (apps depend one way, no cycles).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 messages: $(VENV)/.installed
 	$(PY) manage.py makemessages -l ja --ignore=.venv --no-obsolete

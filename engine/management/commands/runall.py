@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -31,9 +32,14 @@ class Command(BaseCommand):
             self.stdout.write(f"No Redis at {url}; starting {redis_server.binary()} on {port}.")
             children.append(("redis", redis_server.start(port)))
         env = {**os.environ, "CELERY_WORKER_CONCURRENCY": str(concurrency)}
+        # The beat schedule (the periodic sweep's state) lives under .run/, which git ignores,
+        # so that `make run` leaves the work tree clean.
+        run_dir = Path(settings.BASE_DIR) / ".run"
+        run_dir.mkdir(exist_ok=True)
         worker = [
             sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "inference",
-            "-c", str(concurrency), "-B", "-l", "info", "-n", "inference@%h",
+            "-c", str(concurrency), "-B", "-s", str(run_dir / "celerybeat-schedule"),
+            "-l", "info", "-n", "inference@%h",
         ]  # fmt: skip
         children.append(("worker", subprocess.Popen(worker, env=env)))
         web = [sys.executable, "manage.py", "runserver", addr, "--noreload"]
