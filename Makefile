@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint bench bench-forward bench-e2e bench-load screenshots messages clean
+.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz screenshots messages clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,7 @@ lint: $(VENV)/.installed
 messages: $(VENV)/.installed
 	$(PY) manage.py makemessages -l ja --ignore=.venv --no-obsolete
 
-bench: bench-forward bench-e2e bench-load
+bench: bench-forward bench-e2e bench-load bench-healthz
 
 bench-forward: $(VENV)/.installed
 	$(PY) bench/bench_forward.py
@@ -65,6 +65,9 @@ bench-e2e: $(VENV)/.installed
 
 bench-load: $(VENV)/.installed
 	$(PY) bench/bench_load.py
+
+bench-healthz: $(VENV)/.installed
+	$(PY) bench/bench_healthz.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache db.sqlite3 .run
