@@ -52,40 +52,45 @@ def sync_questions(*, term: Term, files: dict) -> int:
 
     Questions keep their primary key while their id stays the same, so learners' answers and
     review cards survive an edit of the wording. Questions removed from the files are deleted.
+    A fixed number of queries per term (bulk inserts and updates).
     """
     authored = files["en"].quiz
-    keep = []
+    existing = {question.key: question for question in Question.objects.filter(term=term)}
+    new, kept = [], []
     for position, item in enumerate(authored):
-        question, _created = Question.objects.update_or_create(
-            term=term,
-            key=item.id,
-            defaults={
-                "position": position,
-                "section": item.section,
-                "correct_key": item.correct_key,
-                "observe": item.observe,
-            },
-        )
-        keep.append(question.pk)
-        for lang in LANGS:
-            localized = next(q for q in files[lang].quiz if q.id == item.id)
-            QuestionText.objects.update_or_create(
-                question=question,
-                lang=lang,
-                defaults={
-                    "prompt_html": localized.question_html,
-                    "choices": [
-                        {
-                            "key": choice.key,
-                            "text_html": choice.text_html,
-                            "explanation_html": choice.explanation_html,
-                        }
-                        for choice in localized.choices
-                    ],
-                },
+        question = existing.get(item.id)
+        (kept if question else new).append(question := question or Question(term=term, key=item.id))
+        question.position, question.section = position, item.section
+        question.correct_key, question.observe = item.correct_key, item.observe
+    Question.objects.filter(term=term).exclude(key__in=[item.id for item in authored]).delete()
+    Question.objects.bulk_create(new)
+    Question.objects.bulk_update(kept, ["position", "section", "correct_key", "observe"])
+
+    questions = {question.key: question for question in [*new, *kept]}
+    texts = {
+        (text.question_id, text.lang): text
+        for text in QuestionText.objects.filter(question__in=[q.pk for q in kept])
+    }
+    to_create, to_update = [], []
+    for lang in LANGS:
+        for localized in files[lang].quiz:
+            question = questions[localized.id]
+            text = texts.get((question.pk, lang))
+            (to_update if text else to_create).append(
+                text := text or QuestionText(question=question, lang=lang)
             )
-    Question.objects.filter(term=term).exclude(pk__in=keep).delete()
-    return len(keep)
+            text.prompt_html = localized.question_html
+            text.choices = [
+                {
+                    "key": choice.key,
+                    "text_html": choice.text_html,
+                    "explanation_html": choice.explanation_html,
+                }
+                for choice in localized.choices
+            ]
+    QuestionText.objects.bulk_create(to_create)
+    QuestionText.objects.bulk_update(to_update, ["prompt_html", "choices"])
+    return len(authored)
 
 
 # --- learners ---------------------------------------------------------------------------------

@@ -263,3 +263,30 @@ def test_question_discrimination_is_the_item_rest_correlation(small):
     for s in question_stats().values():
         assert s["discrimination"] is None or -1 <= s["discrimination"] <= 1
     assert any(s["discrimination"] is not None for s in question_stats().values())
+
+
+def test_reloading_keeps_questions_and_answers_and_follows_the_wording(tmp_path, small, learner):
+    from lessons.content import read_glossary
+    from pages.services import load_content
+    from quiz.models import Question, QuestionText
+    from tests.factories import QUIZ, small_content, term_file
+
+    attempt = services.start_attempt(learner=learner, term=small["alpha"])
+    before = dict(Question.objects.filter(term=small["alpha"]).values_list("key", "pk"))
+    # Reword q1 in English, drop q5, keep the rest: the same ids keep their rows.
+    reworded = QUIZ.replace('question: "Question 1?"', 'question: "Question one, reworded?"')
+    reworded = reworded[: reworded.index("  - id: q5")]
+    reworded += QUIZ[QUIZ.index("  - id: q5") :].replace("id: q5", "id: q6")
+    (tmp_path / "edited").mkdir()
+    directory = small_content(tmp_path / "edited")
+    for lang in ("en", "ja"):
+        directory.write(f"alpha.{lang}.md", term_file("alpha", lang, quiz=reworded))
+    load_content(glossary=read_glossary(directory))
+    after = dict(Question.objects.filter(term=small["alpha"]).values_list("key", "pk"))
+    assert set(after) == {"q1", "q2", "q3", "q4", "q6"}
+    assert all(after[key] == before[key] for key in ("q1", "q2", "q3", "q4"))
+    prompt = QuestionText.objects.get(question_id=after["q1"], lang="en").prompt_html
+    assert "reworded" in prompt
+    # the learner's attempt still points at the same rows (an item of the removed one is gone)
+    assert set(attempt.items.values_list("question_id", flat=True)) <= set(after.values())
+    assert attempt.items.count() >= 2

@@ -115,7 +115,7 @@ def test_redis_stopped_then_back(client, glossary_tx, on_own_redis):
         worker.stop()
 
 
-def test_worker_killed_mid_run_is_retried_or_failed_never_stuck(client, glossary_tx, on_own_redis):
+def test_worker_killed_mid_run_is_retried_or_failed_never_stuck(client, on_own_redis):
     worker = start_worker(on_own_redis, f"faults-kill-{os.getpid()}")
     try:
         run_id = submit_slow("The cat sat on the mat.", 4)
@@ -135,9 +135,7 @@ def test_worker_killed_mid_run_is_retried_or_failed_never_stuck(client, glossary
         worker.stop()
 
 
-def test_hard_time_limit_fails_the_run_and_the_worker_keeps_serving(
-    client, glossary_tx, on_own_redis, settings
-):
+def test_hard_time_limit_fails_the_run_and_the_worker_keeps_serving(client, on_own_redis, settings):
     settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT = 3, None
     worker = start_worker(
         on_own_redis, f"faults-limit-{os.getpid()}",
@@ -161,7 +159,7 @@ def test_hard_time_limit_fails_the_run_and_the_worker_keeps_serving(
         worker.stop()
 
 
-def test_sweep_fails_runs_that_nobody_will_finish(glossary_tx, settings):
+def test_sweep_fails_runs_that_nobody_will_finish(transactional_db, settings):
     from datetime import timedelta
 
     from django.utils import timezone
