@@ -6,24 +6,30 @@ never writes to the database: ``lessons.services.load_glossary`` does that, and 
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import frontmatter
 import networkx as nx
 import yaml
+from markdown_it import MarkdownIt
 
 from .graph import prerequisite_depths
 from .models import LANGS, TIERS
 from .rendering import RenderError, render_inline, render_markdown
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
+STYLE_PATH = CONTENT_DIR / "STYLE.ja.md"  # the Japanese house style; its term table is read here
+NOT_TERMS = {"README.md", STYLE_PATH.name}  # files of the content folder that are not terms
 SECTIONS = ("overview", *TIERS)
 FILE_NAME = re.compile(r"^(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.(?P<lang>[a-z]{2})\.md$")
 HEADING = re.compile(r"^## +(\S+)\s*$", re.M)
 ELI5_MAX_WORDS = 80  # English
 ELI5_MAX_CHARS = 240  # Japanese has no spaces to count words by
 MIN_QUESTIONS = 5
+LONGEST_CORRECT_WARNING = 0.5  # warn above this share of a term's keys being the longest choice
+TERM_LINK_TEXT = re.compile(r"\[\[([a-z0-9-]+)(?:\|([^\]]+))?\]\]")
 
 
 class ContentError(Exception):
@@ -101,9 +107,157 @@ class TermFile:
 class Glossary:
     terms: dict[str, dict[str, TermFile]]  # slug -> lang -> file
     graph: nx.DiGraph  # prerequisite -> term
+    warnings: list[str] = field(default_factory=list)  # worth fixing, but no reason to refuse
 
     def layers(self) -> dict[str, int]:
         return prerequisite_depths(self.graph)
+
+
+# --- the Japanese house style ------------------------------------------------------------------
+
+_markdown = MarkdownIt("commonmark").enable("table")
+STYLE_HEADER = ("使う", "使わない")  # the first two header cells of the term table in STYLE.ja.md
+STYLE_VARIANT_SEPARATOR = "、"
+TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:")
+
+
+@dataclass(frozen=True)
+class StyleRule:
+    """One row of the term table: the form to use and the variants that are refused."""
+
+    use: str
+    refused: tuple[str, ...]
+    line: int  # in STYLE.ja.md
+
+
+@dataclass(frozen=True)
+class StyleProblem:
+    line: int
+    variant: str
+    use: str
+
+
+@dataclass(frozen=True)
+class HouseStyle:
+    path: Path
+    rules: tuple[StyleRule, ...]
+
+    def problems(self, raw: str) -> list[StyleProblem]:
+        """Every refused variant in a Japanese file, in reading order. Matching is exact; an
+        occurrence inside a form to use (ニューラルネット in ニューラルネットワーク) is no problem,
+        and where variants overlap only the longest is named."""
+        uses = {rule.use for rule in self.rules}
+        checks = [
+            (variant, rule.use, [use for use in uses if variant in use])
+            for rule in self.rules
+            for variant in rule.refused
+        ]
+        found = []
+        for number, text in _styled_lines(raw):
+            matches = sorted(
+                (start, -len(variant), variant, use)
+                for variant, use, shields in checks
+                for start in _occurrences(text, variant)
+                if not any(_covers(text, shield, start, start + len(variant)) for shield in shields)
+            )
+            named_to = 0
+            for start, negative_length, variant, use in matches:
+                if start >= named_to:  # not inside a longer variant already named
+                    found.append(StyleProblem(number, variant, use))
+                    named_to = start - negative_length
+        return found
+
+
+def _occurrences(text: str, needle: str) -> Iterable[int]:
+    start = text.find(needle)
+    while start != -1:
+        yield start
+        start = text.find(needle, start + 1)
+
+
+def _covers(text: str, shield: str, start: int, end: int) -> bool:
+    """Whether an occurrence of ``shield`` in ``text`` spans the characters ``start:end``."""
+    return any(
+        begin <= start and end <= begin + len(shield) for begin in _occurrences(text, shield)
+    )
+
+
+def _styled_lines(raw: str) -> Iterable[tuple[int, str]]:
+    """The numbered lines of a term file that the house style applies to: the body and the front
+    matter, except the ``sources`` block, which quotes the original authors and titles."""
+    lines = raw.splitlines()
+    front_end = next((n for n, line in enumerate(lines) if n and line.strip() == "---"), 0)
+    in_sources = False
+    for index, line in enumerate(lines):
+        in_front = 0 < index < front_end
+        key = TOP_LEVEL_KEY.match(line) if in_front else None
+        if key:
+            in_sources = key.group(1) == "sources"
+        if not (in_front and in_sources):
+            yield index + 1, line
+
+
+def _table_rows(text: str) -> list[list[tuple[int, list[str]]]]:
+    """Every Markdown table in ``text``: its rows as (line, plain text of each cell)."""
+    tables, rows, cells, line = [], [], None, 0
+    for token in _markdown.parse(text):
+        if token.type == "table_open":
+            rows = []
+        elif token.type == "tr_open":
+            cells, line = [], token.map[0] + 1
+        elif token.type == "inline" and cells is not None:
+            pieces = [c.content for c in token.children or [] if c.type in ("text", "code_inline")]
+            cells.append("".join(pieces).strip())
+        elif token.type == "tr_close":
+            rows.append((line, cells))
+            cells = None
+        elif token.type == "table_close":
+            tables.append(rows)
+    return tables
+
+
+def read_house_style(path: Path = STYLE_PATH) -> HouseStyle:
+    """The term table of STYLE.ja.md: the table whose header starts ``| 使う | 使わない |``.
+    Variants in a cell are separated by ``、``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContentError(path, "the house style file does not exist") from None
+    tables = [rows for rows in _table_rows(text) if tuple(rows[0][1][:2]) == STYLE_HEADER]
+    if len(tables) != 1:
+        header = " | ".join(STYLE_HEADER)
+        raise ContentError(path, f"expected one term table with the header | {header} |")
+    rules = []
+    for line, cells in tables[0][1:]:
+        use = cells[0]
+        refused = tuple(v.strip() for v in cells[1].split(STYLE_VARIANT_SEPARATOR) if v.strip())
+        if not use or not refused:
+            raise ContentError(path, "a row needs a form to use and at least one variant", line)
+        rules.append(StyleRule(use, refused, line))
+    uses = {rule.use for rule in rules}
+    seen: set[str] = set()
+    for rule in rules:
+        for variant in rule.refused:
+            if variant in uses:
+                raise ContentError(
+                    path, f"{variant!r} is both a form to use and refused", rule.line
+                )
+            if variant in seen:
+                raise ContentError(path, f"{variant!r} is refused in two rows", rule.line)
+            seen.add(variant)
+    return HouseStyle(path, tuple(rules))
+
+
+def check_house_style(term: TermFile, style: HouseStyle) -> None:
+    """Refuse a Japanese file that writes a variant the term table refuses (the first one)."""
+    problems = style.problems(term.raw)
+    if problems:
+        first = problems[0]
+        raise ContentError(
+            term.path,
+            f"house style ({style.path.name}): write 「{first.use}」, not 「{first.variant}」",
+            first.line,
+        )
 
 
 # --- one file ---------------------------------------------------------------------------------
@@ -242,8 +396,13 @@ def _read_sections(body: str, path: Path, raw: str, body_offset: int) -> dict[st
     return sections
 
 
+def _plain(text: str) -> str:
+    """The text a reader sees for term links: ``[[slug|label]]`` becomes ``label``."""
+    return TERM_LINK_TEXT.sub(lambda m: m.group(2) or m.group(1), text)
+
+
 def eli5_length_problem(text: str, lang: str) -> str | None:
-    plain = re.sub(r"\[\[([a-z0-9-]+)(?:\|([^\]]+))?\]\]", lambda m: m.group(2) or m.group(1), text)
+    plain = _plain(text)
     if lang == "en":
         words = len(plain.split())
         return (
@@ -255,7 +414,8 @@ def eli5_length_problem(text: str, lang: str) -> str | None:
     )
 
 
-def read_term_file(path: Path) -> TermFile:
+def read_term_file(path: Path, style: HouseStyle | None = None) -> TermFile:
+    """Read and check one file; a Japanese one also against ``style`` when it is given."""
     name = FILE_NAME.match(path.name)
     if not name:
         raise ContentError(path, "file names are <slug>.<lang>.md, e.g. self-attention.ja.md")
@@ -293,7 +453,26 @@ def read_term_file(path: Path) -> TermFile:
     problem = eli5_length_problem(term.sections["eli5"], term.lang)
     if problem:
         raise ContentError(path, problem, term.line_of("## eli5"))
+    if style is not None and term.lang == "ja":
+        check_house_style(term, style)
     return term
+
+
+# --- quiz balance -------------------------------------------------------------------------------
+
+
+def correct_is_longest(question: Question) -> bool:
+    """Whether the correct choice is strictly longer (in characters a reader sees) than every
+    other choice: a cue that gives the answer away."""
+    length = {choice.key: len(_plain(choice.text)) for choice in question.choices}
+    key = question.correct_key
+    return all(length[key] > size for other, size in length.items() if other != key)
+
+
+def longest_correct_share(questions: Iterable[Question]) -> float:
+    """The share of ``questions`` whose correct choice is the strictly longest (0 when none)."""
+    flags = [correct_is_longest(question) for question in questions]
+    return sum(flags) / len(flags) if flags else 0.0
 
 
 # --- the whole glossary -------------------------------------------------------------------------
@@ -383,18 +562,32 @@ def _render(terms: dict[str, dict[str, TermFile]]) -> None:
                     ) from None
 
 
-def read_glossary(directory: Path = CONTENT_DIR) -> Glossary:
-    """Read, check and render every file. Raises ContentError on the first problem."""
+def _quiz_warnings(terms: dict[str, dict[str, TermFile]]) -> list[str]:
+    warnings = []
+    for slug in sorted(terms):
+        for term in terms[slug].values():
+            share = longest_correct_share(term.quiz)
+            if share > LONGEST_CORRECT_WARNING:
+                warnings.append(
+                    f"{_display(term.path)}: the correct choice is the strictly longest in "
+                    f"{share:.0%} of {len(term.quiz)} questions; make the distractors as long"
+                )
+    return warnings
+
+
+def read_glossary(directory: Path = CONTENT_DIR, style_path: Path = STYLE_PATH) -> Glossary:
+    """Read, check and render every file; Japanese files also against the term table of
+    ``style_path``. Raises ContentError on the first problem."""
+    style = read_house_style(style_path)
     terms: dict[str, dict[str, TermFile]] = {}
-    paths = sorted(directory.glob("*.md"))
-    for path in paths:
-        if path.name == "README.md":
+    for path in sorted(directory.glob("*.md")):
+        if path.name in NOT_TERMS:
             continue
-        term = read_term_file(path)
+        term = read_term_file(path, style)
         terms.setdefault(term.slug, {})[term.lang] = term
     if not terms:
         raise ContentError(directory, "no term files found")
     _check_pairs(terms)
     graph = _build_graph(terms)
     _render(terms)
-    return Glossary(terms=terms, graph=graph)
+    return Glossary(terms=terms, graph=graph, warnings=_quiz_warnings(terms))

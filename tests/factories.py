@@ -66,6 +66,26 @@ def term_file(
     )
 
 
+def body_with(text: str, section: str = "intermediate") -> str:
+    """A body with all five sections, ``text`` in ``section`` and one word in the others."""
+    sections = ("overview", "eli5", "beginner", "intermediate", "expert")
+    return "".join(f"## {name}\n{text if name == section else 'x'}\n\n" for name in sections)
+
+
+def style_file(path: pathlib.Path, rows) -> pathlib.Path:
+    """A house style file like STYLE.ja.md whose term table has ``rows``: (use, [variants])."""
+    table = "".join(f"| {use} | {'、'.join(refused)} | |\n" for use, refused in rows)
+    path.write_text(
+        f"# 表記規則\n\n| 使う | 使わない | 備考 |\n| --- | --- | --- |\n{table}", encoding="utf-8"
+    )
+    return path
+
+
+def line_of(text: str, needle: str) -> int:
+    """The number of the first line of ``text`` that contains ``needle``."""
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
 class ContentDir(type(pathlib.Path())):
     def write(self, name: str, text: str) -> None:
         (self / name).write_text(text, encoding="utf-8")

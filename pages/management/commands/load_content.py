@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from lessons.content import CONTENT_DIR, ContentError, read_glossary
+from lessons.content import CONTENT_DIR, STYLE_PATH, ContentError, read_glossary
 from pages.services import load_content
 
 
@@ -12,12 +12,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dir", type=Path, default=CONTENT_DIR, help="content folder")
         parser.add_argument("--check", action="store_true", help="only check; write nothing")
+        parser.add_argument(
+            "--style", type=Path, default=STYLE_PATH, help="Japanese house style (its term table)"
+        )
 
-    def handle(self, *args, dir: Path, check: bool, **options):
+    def handle(self, *args, dir: Path, check: bool, style: Path, **options):
         try:
-            glossary = read_glossary(dir)
+            glossary = read_glossary(dir, style_path=style)
         except ContentError as error:
             raise CommandError(f"content refused, nothing was changed:\n  {error}") from None
+        for warning in glossary.warnings:
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         languages = sum(len(by_lang) for by_lang in glossary.terms.values())
         if check:
             self.stdout.write(f"content ok: {len(glossary.terms)} terms, {languages} files")
