@@ -1,12 +1,13 @@
-"""The authored glossary itself: 24 terms, two languages, four tiers, sources, one graph."""
+"""The authored glossary itself: at least 32 terms, two languages, four tiers, sources, one graph,
+and quiz questions whose longest choice does not give the answer away."""
 
 import re
 
 import networkx as nx
 import pytest
 
-from lessons.content import eli5_length_problem
-from lessons.models import TIERS, Source, Term, TermText
+from lessons.content import eli5_length_problem, longest_correct_share
+from lessons.models import LANGS, TIERS, Source, Term, TermText
 
 REQUIRED = {
     "transformer", "transformer-architecture", "neural-network", "linear-algebra", "deep-learning",
@@ -16,6 +17,8 @@ REQUIRED = {
     "feed-forward-network", "recurrent-neural-network", "sequence-to-sequence", "bert", "gpt",
     "backpropagation",
 }  # fmt: skip
+MIN_TERMS = 32
+MAX_LONGEST_CORRECT_SHARE = 0.35  # the key is the strictly longest choice in at most this share
 
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +98,17 @@ def test_japanese_uses_the_usual_terms(glossary):
     ja = " ".join(TermText.objects.filter(lang="ja").values_list("beginner", flat=True))
     for word in ("自己注意", "埋め込み", "位置エンコーディング"):
         assert word in ja
+
+
+def test_the_glossary_has_at_least_32_terms(glossary_files):
+    assert len(glossary_files.terms) >= MIN_TERMS, sorted(glossary_files.terms)
+
+
+def test_the_correct_choice_is_seldom_the_strictly_longest(glossary_files):
+    questions = {
+        lang: [q for by_lang in glossary_files.terms.values() for q in by_lang[lang].quiz]
+        for lang in LANGS
+    }
+    shares = {lang: longest_correct_share(qs) for lang, qs in questions.items()}
+    shares["overall"] = longest_correct_share([q for qs in questions.values() for q in qs])
+    assert all(share <= MAX_LONGEST_CORRECT_SHARE for share in shares.values()), shares
