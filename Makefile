@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz screenshots messages clean
+.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt screenshots messages train-gpt clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,13 @@ lint: $(VENV)/.installed
 messages: $(VENV)/.installed
 	$(PY) manage.py makemessages -l ja --ignore=.venv --no-obsolete
 
-bench: bench-forward bench-e2e bench-load bench-healthz
+# Retrain the small GPT on the lessons (about 15 minutes on 2 CPU threads) and rewrite the
+# committed checkpoint in engine/checkpoints/gpt/ (weights, tokenizer, training.json, loss.svg,
+# MODEL_CARD.md). Seeded: the same lessons give the same model on the same machine.
+train-gpt: $(VENV)/.installed
+	$(PY) -m engine.transformer.train_gpt
+
+bench: bench-forward bench-gpt bench-e2e bench-load bench-healthz
 
 bench-forward: $(VENV)/.installed
 	$(PY) bench/bench_forward.py
@@ -65,6 +71,9 @@ bench-e2e: $(VENV)/.installed
 
 bench-load: $(VENV)/.installed
 	$(PY) bench/bench_load.py
+
+bench-gpt: $(VENV)/.installed
+	$(PY) bench/bench_gpt.py
 
 bench-healthz: $(VENV)/.installed
 	$(PY) bench/bench_healthz.py

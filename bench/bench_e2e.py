@@ -38,7 +38,7 @@ WORDS = [
     "dogs", "tea", "rain", "music", "trains", "bread", "rivers", "clocks", "gardens", "snow",
     "books", "stars", "cities", "coffee", "boats", "apples", "mountains", "letters", "bridges",
 ]  # fmt: skip
-LOADED = re.compile(r"model loaded on (\S+) in (\d+(?:\.\d+)?) ms with (\d+) threads")
+LOADED = re.compile(r"model (?:\S+ )?loaded on (\S+) in (\d+(?:\.\d+)?) ms with (\d+) threads")
 
 
 def sentence(i: int) -> str:
@@ -46,12 +46,20 @@ def sentence(i: int) -> str:
 
 
 def run_e2e(
-    base_url: str, text: str, *, poll_s: float, wait_s: float, timeout_s: float = 30
+    base_url: str,
+    text: str,
+    *,
+    poll_s: float,
+    wait_s: float,
+    timeout_s: float = 30,
+    model: str = "minilm",
 ) -> dict:
     """Submit, then wait (``?wait=``, one long request) or poll until done. Durations in seconds
     (perf_counter); wall_* are time.time()."""
     wall0, t0 = time.time(), time.perf_counter()
-    status, body = common.http_json("POST", f"{base_url}/api/v1/attention", body={"text": text})
+    status, body = common.http_json(
+        "POST", f"{base_url}/api/v1/attention", body={"text": text, "model": model}
+    )
     t_submitted = time.perf_counter()
     if status != 202 or body.get("reused") is not False:
         raise RuntimeError(f"submit of {text!r} answered {status}: {body}")
@@ -99,20 +107,22 @@ def main() -> int:
     parser.add_argument("--poll-ms", type=float, default=2.0, help="poll interval with --wait-s 0")
     parser.add_argument("--target-ms", type=float, default=30.0, help="overhead target (p50)")
     parser.add_argument("--db-name", default="attention_lab_bench_e2e")
+    parser.add_argument("--model", default="minilm", choices=["minilm", "gpt"])
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
 
     command = "make bench-e2e" if not sys.argv[1:] else shlex.join(["python", *sys.argv])
+    section = SECTION if args.model == "minilm" else f"{SECTION}: the GPT"
     header = common.machine_lines(command)
     poll_s = args.poll_ms / 1000.0
     gunicorn_args = ["-w", "2"]
 
     import torch
 
-    from engine.transformer import AttentionModel
+    from engine.transformer import AttentionModel, GPTModel
 
     torch.set_num_threads(1)
-    model = AttentionModel.load(device="cpu")
+    model = (GPTModel if args.model == "gpt" else AttentionModel).load(device="cpu")
     print(f"in-process model loaded in {model.load_ms:.0f} ms, torch threads 1")
 
     e2e, inproc, ids = [], [], []
@@ -126,7 +136,7 @@ def main() -> int:
         worker = world.workers[0]
         for i in range(args.warmup):
             text = sentence(10_000 + i)
-            run_e2e(world.base_url, text, poll_s=poll_s, wait_s=args.wait_s)
+            run_e2e(world.base_url, text, poll_s=poll_s, wait_s=args.wait_s, model=args.model)
             model.run(text, keep_qkv=True)
         print(f"{args.warmup} warm-up runs done; measuring {args.runs}")
         deadline = time.monotonic() + 30 * 60
@@ -134,7 +144,9 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("the measured runs took more than 30 minutes; stopping")
             text = sentence(i)
-            result = run_e2e(world.base_url, text, poll_s=poll_s, wait_s=args.wait_s)
+            result = run_e2e(
+                world.base_url, text, poll_s=poll_s, wait_s=args.wait_s, model=args.model
+            )
             e2e.append(result)
             ids.append(result["id"])
             t0 = time.perf_counter()
@@ -181,7 +193,7 @@ def main() -> int:
     rss_text = ", ".join(f"{value:.0f} MiB" for value in child_rss) or "no child found"
     within = "within" if overhead <= args.target_ms else "**over**"
     lines = [
-        SECTION,
+        section,
         "",
         *header,
         f"- Setup: production settings (`config.settings.prod`), PostgreSQL (fresh database "
@@ -224,7 +236,7 @@ def main() -> int:
         f"- gunicorn: {len(gunicorn_children)} worker processes; logs of this run in "
         f"`{world.log_dir.relative_to(common.ROOT)}/`.",
     ]
-    common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
+    common.publish(section, "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
 

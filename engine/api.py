@@ -10,10 +10,10 @@ from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import limits, presenters, selectors, services
+from . import catalogue, limits, presenters, selectors, services
 from .broker import broker_available, wait_until_final
 from .models import AttentionRun
-from .validation import InputError
+from .validation import InputError, validate_options
 from .views import rate_limited, read_run
 
 
@@ -59,17 +59,61 @@ def api_submit(request):
     if wait := rate_limited(request):
         return _error(f"Too many submissions; retry in {wait} seconds.", 429, retry_after=wait)
     try:
+        options = validate_options(
+            model=payload.get("model"),
+            generate=payload.get("generate"),
+            temperature=payload.get("temperature"),
+            top_k=payload.get("top_k"),
+            seed=payload.get("seed"),
+            compare_text=payload.get("compare_text") or "",
+        )
         run, reused = services.submit_run(
-            text=payload["text"], compare_text=payload.get("compare_text") or ""
+            text=payload["text"], compare_text=payload.get("compare_text") or "", options=options
         )
     except InputError as error:
         return _error(error.message, 400, field=error.field)
     except services.Unavailable:
         return _error("The live model is unavailable right now; try again in a minute.", 503)
     return JsonResponse(
-        {"id": str(run.id), "status": run.status, "reused": reused, "url": _run_url(request, run)},
+        {
+            "id": str(run.id),
+            "model": run.model,
+            "status": run.status,
+            "reused": reused,
+            "url": _run_url(request, run),
+        },
         status=202,
     )
+
+
+@require_GET
+def api_models(request):
+    """The live models: what each is, its size, what it was trained on, where its files are."""
+    return JsonResponse(
+        {
+            "models": [
+                {
+                    "id": model.id,
+                    "name": model.name,
+                    "kind": model.kind,
+                    "layers": model.layers,
+                    "heads": model.heads,
+                    "hidden_size": model.hidden,
+                    "context": model.context,
+                    "vocab_size": model.vocab,
+                    "parameters": model.parameters,
+                    "trained_on": model.trained_on,
+                    "checkpoint": model.checkpoint,
+                }
+                for model in catalogue.all_models()
+            ]
+        },
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def _top(entries: list[dict]) -> list[dict]:
+    return [{"token": entry["token"], "p": round(entry["p"], 5)} for entry in entries]
 
 
 def _index(value: str | None, upper: int) -> int | None:
@@ -102,13 +146,19 @@ def api_run(request, run_id):
         "error": run.error_message or None,
         "error_code": run.error or None,
         "device": run.device or None,
+        "model": run.model,
         "elapsed_ms": run.elapsed_ms,
         "compute_ms": run.compute_ms,
         "text": run.text,
         "compare_text": run.compare_text or None,
         "tokens": [token["piece"] for token in run.tokens],
+        "input_ids": run.input_ids or None,
         "attention": None,
     }
+    if run.is_decoder:
+        body["generate"] = run.generate
+        body["generated"] = _top(run.generated)  # grows while the worker generates
+        body["generated_text"] = run.generated_text or None
     if run.status == AttentionRun.Status.QUEUED:
         body["ahead"] = selectors.queue_position(run=run)
     if run.status == AttentionRun.Status.DONE:
@@ -123,5 +173,9 @@ def api_run(request, run_id):
         if head is not None:
             weights = weights[head] if layer is not None else weights[:, head]
         body["attention"] = weights.round(5).tolist()
-        body["similarity"] = run.similarity
+        if run.is_decoder:
+            body["predictions"] = [_top(position) for position in run.predictions]
+            body["lens"] = [_top(layer) for layer in run.lens]
+        else:
+            body["similarity"] = run.similarity
     return JsonResponse(body, json_dumps_params={"ensure_ascii": False})

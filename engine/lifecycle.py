@@ -17,12 +17,12 @@ from django.utils import timezone
 from .arrays import pack
 from .broker import announce_final
 from .limits import MAX_ATTEMPTS
-from .models import AttentionRun
+from .models import AttentionRun, LiveModel
 
 log = logging.getLogger(__name__)
 Status = AttentionRun.Status
 
-_model = None
+_models: dict[str, object] = {}
 _model_lock = threading.Lock()
 
 
@@ -34,26 +34,30 @@ def torch_threads() -> int:
     return max(1, (os.cpu_count() or 1) // concurrency)
 
 
-def get_model():
-    """The model of this process, loaded on first use (never in the parent before fork)."""
-    global _model
-    if _model is None:
+def get_model(name: str = LiveModel.MINILM):
+    """The live model ``name`` of this process, loaded on first use (never in the parent
+    before fork) and kept: the encoder (``AttentionModel``) or the GPT (``GPTModel``)."""
+    model = _models.get(name)
+    if model is None:
         with _model_lock:
-            if _model is None:
+            model = _models.get(name)
+            if model is None:
                 import torch
 
-                from .transformer import AttentionModel
+                from .transformer import AttentionModel, GPTModel
 
                 torch.set_num_threads(torch_threads())
                 started = time.perf_counter()
-                _model = AttentionModel.load(device=settings.ENGINE_DEVICE)
+                kind = GPTModel if name == LiveModel.GPT else AttentionModel
+                model = _models[name] = kind.load(device=settings.ENGINE_DEVICE)
                 log.info(
-                    "model loaded on %s in %.0f ms with %d threads",
-                    _model.device,
+                    "model %s loaded on %s in %.0f ms with %d threads",
+                    name,
+                    model.device,
                     (time.perf_counter() - started) * 1000,
                     torch.get_num_threads(),
                 )
-    return _model
+    return model
 
 
 def _token_rows(tokens) -> list[dict]:
@@ -108,9 +112,62 @@ def start_run(*, run_id, worker: str = "") -> AttentionRun | None:
     return run
 
 
+def _top(entries) -> list[dict]:
+    return [{"id": int(i), "token": text, "p": float(p)} for i, text, p in entries]
+
+
+def _compute_gpt(run: AttentionRun) -> AttentionRun:
+    """The GPT: attention on the prompt, the next-token predictions at every position, the
+    logit lens at the last one; then, if asked, the continuation, token by token. Each new
+    token is written to the row as it comes, so the page shows the generation progress."""
+    model = get_model(LiveModel.GPT)
+    started = time.perf_counter()
+    result = model.run(run.text, keep_qkv=True)
+    run.device = result.device
+    run.layers, run.heads = result.weights.shape[:2]
+    run.tokens = _token_rows(result.tokens)
+    run.input_ids = [int(i) for i in result.input_ids]
+    run.weights = pack(result.weights)
+    run.scores = pack(result.scores)
+    run.qkv = pack(np.stack([result.queries, result.keys, result.values]))
+    run.predictions = [_top(position) for position in result.predictions]
+    run.lens = [_top(layer) for layer in result.lens]
+    if run.generate:
+        generated: list[dict] = []
+
+        def on_token(token_id: int, text: str, p: float) -> None:
+            generated.append({"id": int(token_id), "token": text, "p": float(p)})
+            AttentionRun.objects.filter(id=run.id).update(generated=generated)
+
+        generation = model.generate(
+            run.text,
+            run.generate,
+            temperature=run.temperature,
+            top_k=run.top_k,
+            seed=run.seed,
+            on_token=on_token,
+        )
+        run.generated = _top(generation.new_tokens)
+        run.generated_text = generation.continuation  # decoded together: no character cut
+        run.seed = generation.seed  # the sampler's seed, drawn if none was given: repeatable
+        total = len(run.input_ids) + len(generation.new_tokens)
+        padded = np.zeros((len(generation.new_tokens), run.layers, run.heads, total), np.float32)
+        for index, attention in enumerate(generation.attention):
+            padded[index, :, :, : attention.shape[-1]] = attention
+        run.generated_attention = pack(padded)
+    run.compute_ms = (time.perf_counter() - started) * 1000
+    run.status = Status.DONE
+    run.finished_at = timezone.now()
+    run.save()
+    announce_final(run_id=run.id)
+    return run
+
+
 def compute_run(run: AttentionRun) -> AttentionRun:
     """Read the sentence(s) with the model and store every array of the result."""
-    model = get_model()
+    if run.is_decoder:
+        return _compute_gpt(run)
+    model = get_model(LiveModel.MINILM)
     started = time.perf_counter()
     if run.compare_text:
         first, second, similarity = model.run_pair(run.text, run.compare_text, keep_qkv=True)

@@ -11,4 +11,21 @@ API_MAX_BODY = 16 * 1024  # bytes of JSON a POST to the API may carry
 MAX_WAIT = 10.0  # seconds a request may hold a web thread waiting for a run (?wait=)
 MAX_ATTEMPTS = 2  # a run whose worker died once is tried once more, then failed
 
-__all__ = ["API_MAX_BODY", "FORM_MAX_CHARS", "MAX_ATTEMPTS", "MAX_CHARS", "MAX_PIECES", "MAX_WAIT"]
+# Generation with the GPT: how many new tokens, and the sampling knobs.
+MAX_GENERATE = 32
+MAX_TEMPERATURE = 2.0  # 0 means greedy
+MAX_TOP_K = 100  # 0 means no top-k cut
+MAX_SEED = 2**31 - 1
+
+__all__ = [
+    "API_MAX_BODY",
+    "FORM_MAX_CHARS",
+    "MAX_ATTEMPTS",
+    "MAX_CHARS",
+    "MAX_GENERATE",
+    "MAX_PIECES",
+    "MAX_SEED",
+    "MAX_TEMPERATURE",
+    "MAX_TOP_K",
+    "MAX_WAIT",
+]

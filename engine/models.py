@@ -21,6 +21,13 @@ FAILURES = {
 }
 
 
+class LiveModel(models.TextChoices):
+    """The live models a run can use (``engine.catalogue`` describes each)."""
+
+    MINILM = "minilm", _("all-MiniLM-L6-v2 (encoder)")
+    GPT = "gpt", _("Attention Lab GPT (decoder, trained here)")
+
+
 class AttentionRun(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -30,9 +37,10 @@ class AttentionRun(models.Model):
 
     FINAL = (Status.DONE, Status.FAILED)
     # The large binary fields: a status read defers them, a view loads the one it needs.
-    ARRAY_FIELDS = ("weights", "scores", "qkv", "compare_weights")
+    ARRAY_FIELDS = ("weights", "scores", "qkv", "compare_weights", "generated_attention")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.CharField(max_length=10, choices=LiveModel.choices, default=LiveModel.MINILM)
     text = models.CharField(max_length=MAX_CHARS)
     compare_text = models.CharField(max_length=MAX_CHARS, blank=True)
     # sha256 of the normalised inputs: an identical request reuses a finished result
@@ -61,6 +69,22 @@ class AttentionRun(models.Model):
     compare_weights = models.BinaryField(null=True, blank=True)
     similarity = models.FloatField(null=True, blank=True)
 
+    # The GPT only: what it read and predicted, and what it generated (see engine.lifecycle).
+    generate = models.PositiveSmallIntegerField(default=0)  # new tokens asked for
+    temperature = models.FloatField(default=0.0)  # 0: greedy
+    top_k = models.PositiveSmallIntegerField(default=0)  # 0: no cut
+    seed = models.IntegerField(null=True, blank=True)
+    input_ids = models.JSONField(default=list, blank=True)
+    # one list per prompt position of the top next tokens: [{"id", "token", "p"}], highest first
+    predictions = models.JSONField(default=list, blank=True)
+    # the logit lens at the last position: one top list after each layer (the last = the output)
+    lens = models.JSONField(default=list, blank=True)
+    # the new tokens so far, [{"id", "token", "p"}]: the worker adds them one by one
+    generated = models.JSONField(default=list, blank=True)
+    generated_text = models.TextField(blank=True)  # decoded from all ids at once (no mojibake)
+    # [N, L, H, T_total]: each new token's attention over what came before (zero-padded)
+    generated_attention = models.BinaryField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"], name="run_status_created")]
@@ -74,6 +98,10 @@ class AttentionRun(models.Model):
         if not self.error:
             return ""
         return gettext(FAILURES.get(self.error, FAILURES["error"])) % {"detail": self.error_detail}
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.model == LiveModel.GPT
 
     @property
     def is_final(self) -> bool:

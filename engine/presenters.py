@@ -16,7 +16,7 @@ from .arrays import unpack
 from .models import AttentionRun
 from .transformer import analysis
 
-KINDS = ("heatmap", "head", "model", "rollout", "step", "compare")
+KINDS = ("heatmap", "head", "model", "rollout", "step", "compare", "generation")
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,31 @@ def parse_view(params, *, run: AttentionRun) -> ViewParams:
 
 @dataclass
 class Matrix:
-    """A square matrix with labels for its rows (from) and columns (to)."""
+    """A matrix with labels for its columns (to) and, when they differ, its rows (from).
+
+    ``causal``: a decoder's square matrix, whose cells above the diagonal are masked. ``visible``
+    (rectangular matrices, e.g. generation): how many columns each row could see."""
 
     values: np.ndarray
     labels: list[str]
     diverging: bool = False  # signed values (scores, differences) get a two-colour scale
+    causal: bool = False  # a decoder's: cells above the diagonal are masked, drawn as such
+    row_labels: list[str] | None = None
+    visible: list[int] | None = None
 
     @property
     def size(self) -> int:
         return len(self.labels)
+
+    @property
+    def rows(self) -> list[str]:
+        return self.labels if self.row_labels is None else self.row_labels
+
+    def sees(self, i: int, j: int) -> bool:
+        """Whether row ``i`` could attend to column ``j`` (a masked cell is drawn as such)."""
+        if self.visible is not None:
+            return j < self.visible[i]
+        return not (self.causal and j > i)
 
 
 class RunData:
@@ -77,6 +93,7 @@ class RunData:
 
     def __init__(self, run: AttentionRun):
         self.run = run
+        self.causal = run.is_decoder
 
     @cached_property
     def weights(self) -> np.ndarray:
@@ -89,6 +106,26 @@ class RunData:
     @cached_property
     def qkv(self) -> np.ndarray:
         return unpack(self.run.qkv)
+
+    @cached_property
+    def generated_attention(self) -> np.ndarray | None:
+        blob = self.run.generated_attention
+        return unpack(blob) if blob else None
+
+    def generation(self, view: ViewParams) -> Matrix | None:
+        """Each generated token's attention (chosen layer and head) over everything before it:
+        one row per new token, one column per token of the prompt and of the continuation."""
+        if self.generated_attention is None or not self.run.generated:
+            return None
+        prompt = self.labels()
+        new = [entry["token"] for entry in self.run.generated]
+        values = self.generated_attention[:, view.layer, view.head, :]
+        return Matrix(
+            values,
+            [*prompt, *new],
+            row_labels=[f"→ {label}" for label in new],
+            visible=[len(prompt) + k for k in range(len(new))],
+        )
 
     @cached_property
     def compare_weights(self) -> np.ndarray | None:
@@ -114,10 +151,12 @@ class RunData:
             keep = [not flag for flag in special]
             matrix = analysis.hide_special(matrix, special)
             labels = [label for label, k in zip(labels, keep, strict=True) if k]
-        return Matrix(np.asarray(matrix, dtype=np.float32), labels, diverging=signed)
+        return Matrix(
+            np.asarray(matrix, dtype=np.float32), labels, diverging=signed, causal=self.causal
+        )
 
     def attention(self, view: ViewParams) -> Matrix:
-        if view.values == "scores":
+        if view.values == "scores":  # before the mask: a decoder's future cells are computed too
             raw = self.scores[view.layer, view.head]
             return Matrix(raw, self.labels(), diverging=True)
         return self._shape(self.weights[view.layer, view.head], view, self.run.tokens)
@@ -164,7 +203,9 @@ class RunData:
         product = queries @ keys.T
         scores = self.scores[view.layer, view.head]
         weights = self.weights[view.layer, view.head]
-        mask = np.zeros_like(scores)  # one sentence has no padding: nothing is masked
+        # One sentence has no padding: the encoder's mask adds 0 everywhere. The decoder's
+        # causal mask adds −∞ above the diagonal (drawn as masked cells) and 0 elsewhere.
+        mask = np.zeros_like(scores)
         output = weights @ values
         return [
             ("q", f"Q = X W_Q  ({len(labels)}×{d})", None, queries),
@@ -176,8 +217,20 @@ class RunData:
                 Matrix(scores, labels, diverging=True),
                 None,
             ),
-            ("mask", _("+ mask (padding)"), Matrix(mask, labels, diverging=True), None),
-            ("softmax", _("softmax (each row sums to 1)"), Matrix(weights, labels), None),
+            (
+                "mask",
+                _("+ causal mask (−∞ above the diagonal)")
+                if self.causal
+                else _("+ mask (padding)"),
+                Matrix(mask, labels, diverging=True, causal=self.causal),
+                None,
+            ),
+            (
+                "softmax",
+                _("softmax (each row sums to 1)"),
+                Matrix(weights, labels, causal=self.causal),
+                None,
+            ),
             ("output", f"× V  ({len(labels)}×{d})", None, output),
         ]
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from .broker import announce_final, broker_available, send_run
 from .models import AttentionRun
-from .validation import input_key, validate_text
+from .validation import ENCODER, RunOptions, input_key, validate_text
 
 log = logging.getLogger(__name__)
 Status = AttentionRun.Status
@@ -24,15 +24,18 @@ class Unavailable(Exception):
     """The broker cannot be reached: the live model is unavailable for now."""
 
 
-def submit_run(*, text: str, compare_text: str = "") -> tuple[AttentionRun, bool]:
+def submit_run(
+    *, text: str, compare_text: str = "", options: RunOptions = ENCODER
+) -> tuple[AttentionRun, bool]:
     """Validate, then reuse a finished identical run or create and enqueue a new one.
 
-    Returns ``(run, reused)``. Raises InputError for bad input and Unavailable when the broker is
-    down (checked before anything is written, so nothing half-made stays behind).
+    ``options`` (from ``validation.validate_options``) choose the model and, for the GPT, the
+    generation. Returns ``(run, reused)``. Raises InputError for bad input and Unavailable when
+    the broker is down (checked before anything is written, so nothing half-made stays behind).
     """
-    text = validate_text(text, field="text")
+    text = validate_text(text, field="text", options=options)
     compare_text = validate_text(compare_text, field="compare_text", required=False)
-    key = input_key(text, compare_text)
+    key = input_key(text, compare_text, options)
     done = AttentionRun.objects.filter(input_key=key, status=Status.DONE).order_by("-created_at")
     existing = done.defer(*AttentionRun.ARRAY_FIELDS).first()
     if existing is not None:
@@ -40,7 +43,16 @@ def submit_run(*, text: str, compare_text: str = "") -> tuple[AttentionRun, bool
     if not broker_available():
         raise Unavailable
     with transaction.atomic():
-        run = AttentionRun.objects.create(text=text, compare_text=compare_text, input_key=key)
+        run = AttentionRun.objects.create(
+            text=text,
+            compare_text=compare_text,
+            input_key=key,
+            model=options.model,
+            generate=options.generate,
+            temperature=options.temperature,
+            top_k=options.top_k,
+            seed=options.seed,
+        )
         transaction.on_commit(lambda: send_run(run_id=run.id))
     return run, False
 

@@ -13,6 +13,7 @@ urlpatterns = [
 
 # Mounted under /api/v1/ by config.urls (no language prefix; names are not namespaced).
 api_urlpatterns = [
+    path("models", api.api_models, name="api-models"),
     path("attention", api.api_submit, name="api-attention"),
     path("attention/<str:run_id>/", api.api_run, name="api-attention-run"),
 ]

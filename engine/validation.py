@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from .limits import MAX_CHARS, MAX_PIECES
-from .transformer.tokenizer import count_pieces
+from . import catalogue
+from .limits import MAX_CHARS, MAX_GENERATE, MAX_SEED, MAX_TEMPERATURE, MAX_TOP_K
+from .models import LiveModel
 
 
 @dataclass
@@ -39,7 +40,110 @@ def _control_characters(text: str) -> list[str]:
     )
 
 
-def validate_text(value, *, field: str = "text", required: bool = True) -> str:
+@dataclass(frozen=True)
+class RunOptions:
+    """Which model reads the text, and (the GPT only) how many tokens it adds and how."""
+
+    model: str = LiveModel.MINILM
+    generate: int = 0
+    temperature: float = 0.0  # 0: greedy
+    top_k: int = 0  # 0: no cut
+    seed: int | None = None
+
+
+ENCODER = RunOptions()  # the defaults: the encoder, nothing generated
+
+
+def _integer(value, *, field: str, low: int, high: int, default, message: str):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(field, message)
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(field, message) from None
+    if not low <= number <= high:
+        raise InputError(field, message)
+    return number
+
+
+def validate_options(
+    *, model=None, generate=None, temperature=None, top_k=None, seed=None, compare_text=""
+) -> RunOptions:
+    """Check the model and the generation settings; every refusal says what is allowed."""
+    model = model or LiveModel.MINILM
+    if model not in LiveModel.values:
+        raise InputError(
+            "model",
+            _("Unknown model %(model)s. Choose one of: %(models)s.")
+            % {"model": str(model)[:40], "models": ", ".join(LiveModel.values)},
+        )
+    if not catalogue.installed(model):
+        raise InputError(
+            "model",
+            _("The model %(model)s is not installed on this server. Choose another one.")
+            % {"model": model},
+        )
+    generate = _integer(
+        generate,
+        field="generate",
+        low=0,
+        high=MAX_GENERATE,
+        default=0,
+        message=_("The number of tokens to generate must be a whole number from 0 to %(max)d.")
+        % {"max": MAX_GENERATE},
+    )
+    if model == LiveModel.MINILM and generate:
+        raise InputError(
+            "generate",
+            _("The encoder (minilm) cannot generate text. Choose the GPT, or generate 0 tokens."),
+        )
+    if model == LiveModel.GPT and compare_text:
+        raise InputError(
+            "compare_text",
+            _(
+                "Comparing two sentences uses the encoder's sentence vectors. Choose minilm, or "
+                "leave the second sentence empty."
+            ),
+        )
+    try:
+        temperature = float(temperature) if temperature not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        temperature = -1.0
+    if isinstance(temperature, bool) or not 0.0 <= temperature <= MAX_TEMPERATURE:
+        raise InputError(
+            "temperature",
+            _("The temperature must be a number from 0 (greedy) to %(max)s.")
+            % {"max": MAX_TEMPERATURE},
+        )
+    top_k = _integer(
+        top_k,
+        field="top_k",
+        low=0,
+        high=MAX_TOP_K,
+        default=0,
+        message=_("top-k must be a whole number from 0 (no limit) to %(max)d.")
+        % {"max": MAX_TOP_K},
+    )
+    seed = _integer(
+        seed,
+        field="seed",
+        low=0,
+        high=MAX_SEED,
+        default=None,
+        message=_("The seed must be a whole number from 0 to %(max)d.") % {"max": MAX_SEED},
+    )
+    if not generate:  # nothing is sampled: the knobs change nothing, and the key stays the same
+        temperature, top_k, seed = 0.0, 0, None
+    elif temperature == 0.0:  # greedy
+        top_k, seed = 0, None
+    return RunOptions(model, generate, round(temperature, 3), top_k, seed)
+
+
+def validate_text(
+    value, *, field: str = "text", required: bool = True, options: RunOptions = ENCODER
+) -> str:
     """Return the normalised sentence, or raise InputError with a message that says what to fix.
 
     The text is never cut short: a sentence that is too long is refused, with its length.
@@ -66,19 +170,31 @@ def validate_text(value, *, field: str = "text", required: bool = True) -> str:
             _("The sentence has %(n)d characters; the limit is %(max)d. Shorten it and try again.")
             % {"n": len(text), "max": MAX_CHARS},
         )
-    pieces = count_pieces(text)
-    if pieces > MAX_PIECES:
+    pieces = catalogue.count_pieces(options.model, text)
+    context = catalogue.info(options.model).context
+    if options.model == LiveModel.GPT and pieces + options.generate > context:
+        raise InputError(
+            field,
+            _(
+                "The text becomes %(n)d pieces and you asked for %(g)d more; the GPT reads at most "
+                "%(max)d in all. Shorten it or generate fewer tokens."
+            )
+            % {"n": pieces, "g": options.generate, "max": context},
+        )
+    if pieces > context:
         raise InputError(
             field,
             _(
                 "The sentence becomes %(n)d word pieces (with [CLS] and [SEP]); the model reads at "
                 "most %(max)d. Shorten it and try again."
             )
-            % {"n": pieces, "max": MAX_PIECES},
+            % {"n": pieces, "max": context},
         )
     return text
 
 
-def input_key(text: str, compare_text: str = "") -> str:
-    """sha256 of the normalised inputs: an identical request reuses a finished result."""
-    return hashlib.sha256(f"{text}\x1f{compare_text}".encode()).hexdigest()
+def input_key(text: str, compare_text: str = "", options: RunOptions = ENCODER) -> str:
+    """sha256 of the normalised inputs and options: an identical request reuses a finished
+    result (the encoder's key is the same as before there were options)."""
+    extra = "" if options == ENCODER else f"\x1f{options}"
+    return hashlib.sha256(f"{text}\x1f{compare_text}{extra}".encode()).hexdigest()

@@ -5,15 +5,16 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import get_usage
 
-from . import limits, presenters, selectors, services, visuals
+from . import catalogue, limits, presenters, selectors, services, visuals
 from .broker import broker_available
-from .models import AttentionRun
-from .validation import InputError
+from .models import AttentionRun, LiveModel
+from .validation import InputError, validate_options
 
 EXAMPLES = [
     "The animal didn't cross the street because it was too tired.",
@@ -24,6 +25,22 @@ EXAMPLES = [
     "私は猫が好きです。",
 ]
 MINIMAL_PAIR = EXAMPLES[:2]
+# Prompts for the GPT, which was trained on these lessons: it continues text about them.
+GPT_EXAMPLES = {
+    "ja": [
+        "自己注意では、各トークンが",
+        "Transformer は",
+        "ソフトマックス関数は",
+        "位置エンコーディングが必要なのは",
+    ],
+    "en": [
+        "In self-attention, every token",
+        "The Transformer is",
+        "The softmax function",
+        "Positional encoding is needed because",
+    ],
+}
+FORM_FIELDS = ("text", "compare_text", "model", "generate", "temperature", "top_k", "seed")
 
 
 def _unavailable_message() -> str:
@@ -51,8 +68,31 @@ def rate_limited(request) -> int:
     return max(1, int(usage["time_left"]))
 
 
+def _lang() -> str:
+    return "ja" if (get_language() or "ja").startswith("ja") else "en"
+
+
 def _demo_context() -> dict:
-    return {"examples": EXAMPLES, "pair": MINIMAL_PAIR, "limits": limits}
+    lang = _lang()
+    return {
+        "examples": EXAMPLES,
+        "pair": MINIMAL_PAIR,
+        "gpt_examples": GPT_EXAMPLES[lang],
+        "limits": limits,
+        "models": {model.id: model for model in catalogue.all_models()},
+        "model_choices": LiveModel.choices,
+    }
+
+
+def _form(data, *, defaults: bool) -> dict:
+    """What the learner typed, kept as typed (a refused form shows it again)."""
+    form = {name: data.get(name, "")[: limits.FORM_MAX_CHARS] for name in FORM_FIELDS}
+    if defaults:
+        form["text"] = form["text"] or (
+            GPT_EXAMPLES[_lang()][0] if form["model"] == LiveModel.GPT else MINIMAL_PAIR[0]
+        )
+    form["model"] = form["model"] if form["model"] in LiveModel.values else LiveModel.MINILM
+    return form
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -60,16 +100,10 @@ def _demo_context() -> dict:
 
 @require_http_methods(["GET", "POST"])
 def demo(request):
-    form = {
-        "text": request.GET.get("text", MINIMAL_PAIR[0])[: limits.FORM_MAX_CHARS],
-        "compare_text": request.GET.get("compare_text", "")[: limits.FORM_MAX_CHARS],
-    }
     if request.method == "GET":
+        form = _form(request.GET, defaults=True)
         return render(request, "engine/demo.html", {"form": form, **_demo_context()})
-    form = {
-        "text": request.POST.get("text", ""),
-        "compare_text": request.POST.get("compare_text", ""),
-    }
+    form = _form(request.POST, defaults=False)
     errors, status = {}, 400
     if not broker_available():
         errors["general"], status = _unavailable_message(), 503
@@ -83,7 +117,17 @@ def demo(request):
         )
     else:
         try:
-            run, _reused = services.submit_run(text=form["text"], compare_text=form["compare_text"])
+            options = validate_options(
+                model=request.POST.get("model"),
+                generate=form["generate"],
+                temperature=form["temperature"],
+                top_k=form["top_k"],
+                seed=form["seed"],
+                compare_text=form["compare_text"].strip(),
+            )
+            run, _reused = services.submit_run(
+                text=form["text"], compare_text=form["compare_text"], options=options
+            )
         except InputError as error:
             errors[error.field] = error.message
         except services.Unavailable:
@@ -124,7 +168,23 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
     }
     unknown = sum(1 for token in run.tokens if token["piece"] == "[UNK]")
     context["unknown_pieces"] = unknown
-    if view.kind in ("heatmap", "compare"):
+    if run.is_decoder:
+        context["prediction_rows"] = [
+            {"token": token, "top": top}
+            for token, top in zip(data.labels(), run.predictions, strict=False)
+        ]
+        context["lens_rows"] = [{"layer": index, "top": top} for index, top in enumerate(run.lens)]
+    if view.kind == "generation":
+        matrix = data.generation(view)
+        context["svg"] = (
+            visuals.heatmap_svg(
+                matrix,
+                title=_("Layer %(l)d, head %(h)d") % {"l": view.layer + 1, "h": view.head + 1},
+            )
+            if matrix is not None
+            else None
+        )
+    elif view.kind in ("heatmap", "compare"):
         matrix = data.attention(view)
         context["svg"] = visuals.heatmap_svg(
             matrix, title=_("Layer %(l)d, head %(h)d") % {"l": view.layer + 1, "h": view.head + 1}

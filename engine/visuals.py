@@ -12,6 +12,8 @@ from django.utils.safestring import SafeString, mark_safe
 from .presenters import Matrix
 
 POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
+MASKED = "#d1d5db"  # a decoder's future cells: masked (−∞ before the softmax, 0 after)
+MASKED_TITLE = "masked (−∞)"
 HEAD_COLOURS = (
     "#1d4ed8", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490",
     "#a16207", "#be185d", "#4d7c0f", "#4338ca", "#0f766e", "#9a3412",
@@ -33,44 +35,58 @@ def _fill(value: float, scale: float, diverging: bool) -> tuple[str, float]:
 def heatmap_svg(
     matrix: Matrix, *, title: str, row_prefix: str = "", show_labels=True
 ) -> SafeString:
-    """Rows attend to columns. Hover (or focus) a cell to read its value in its <title>."""
-    values, labels, n = matrix.values, matrix.labels, matrix.size
-    cell = _cell_size(n)
+    """Rows attend to columns. Hover (or focus) a cell to read its value in its <title>.
+    Masked cells (a decoder's future) are drawn grey and say so."""
+    values, n, rows = matrix.values, matrix.size, len(matrix.rows)
+    cell = _cell_size(max(n, rows))
     label_w = LABEL_W if show_labels else 0
     width = label_w + n * cell + 4
-    height = label_w + n * cell + 4
-    scale = float(np.abs(values).max()) or 1.0
+    height = label_w + rows * cell + 4
+    seen = np.array([[matrix.sees(i, j) for j in range(n)] for i in range(rows)], dtype=bool)
+    scale = float(np.abs(np.where(seen, values, 0)).max()) if values.size else 1.0
+    scale = scale or 1.0
     if not matrix.diverging:
         scale = max(scale, 1e-6)
-    esc = [escape(label) for label in labels]
+    esc = [escape(label) for label in matrix.labels]
+    row_esc = [escape(label) for label in matrix.rows]
     parts = [
         f'<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" role="img" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-        f'data-size="{n}"><title>{escape(title)}</title>'
+        f'data-size="{n}" data-rows="{rows}" data-causal="{str(matrix.causal).lower()}">'
+        f"<title>{escape(title)}</title>"
     ]
     if show_labels and cell >= 7:
         font = min(FONT, cell * 0.85)
-        for i, label in enumerate(esc):
+        for i, label in enumerate(row_esc):
             y = label_w + i * cell + cell / 2
             parts.append(
                 f'<text class="row-label" x="{label_w - 4}" y="{y:.1f}" dy="0.35em" '
                 f'text-anchor="end" font-size="{font:.1f}">{label[:16]}</text>'
             )
-            x = label_w + i * cell + cell / 2
+        for j, label in enumerate(esc):
+            x = label_w + j * cell + cell / 2
             parts.append(
                 f'<text class="col-label" x="{x:.1f}" y="{label_w - 4}" font-size="{font:.1f}" '
                 f'transform="rotate(-60 {x:.1f} {label_w - 4})">{label[:16]}</text>'
             )
-    for i in range(n):
+    for i in range(rows):
         row = values[i]
         y = label_w + i * cell
         for j in range(n):
+            x = label_w + j * cell
+            if not seen[i, j]:  # the future: masked, so no weight can flow
+                parts.append(
+                    f'<rect class="cell masked" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
+                    f'height="{cell:.2f}" fill="{MASKED}">'
+                    f"<title>{row_prefix}{row_esc[i]} → {esc[j]}: {MASKED_TITLE}</title></rect>"
+                )
+                continue
             value = float(row[j])
             colour, opacity = _fill(value, scale, matrix.diverging)
             parts.append(
-                f'<rect class="cell" x="{label_w + j * cell:.1f}" y="{y:.1f}" width="{cell:.2f}" '
+                f'<rect class="cell" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
                 f'height="{cell:.2f}" fill="{colour}" fill-opacity="{opacity:.3f}" '
-                f'data-value="{value:.4f}"><title>{row_prefix}{esc[i]} → {esc[j]}: {value:.3f}</title></rect>'
+                f'data-value="{value:.4f}"><title>{row_prefix}{row_esc[i]} → {esc[j]}: {value:.3f}</title></rect>'
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  every label above is escaped

@@ -68,6 +68,9 @@ class Question:
     question: str
     choices: list[Choice]
     observe: str = ""
+    # which live model the observe sentence runs on ("" for the default); the composition
+    # layer (pages.services.load_content) checks it against the engine's models
+    observe_model: str = ""
     question_html: str = ""
 
     @property
@@ -365,8 +368,20 @@ def _read_quiz(meta: dict, path: Path, raw: str) -> list[Question]:
         observe = item.get("observe") or ""
         if not isinstance(observe, str):
             raise ContentError(path, f"question {qid}: 'observe' must be a sentence", where)
+        observe_model = item.get("observe_model") or ""
+        if not isinstance(observe_model, str) or (observe_model and not observe):
+            raise ContentError(
+                path, f"question {qid}: 'observe_model' names a model for an 'observe'", where
+            )
         questions.append(
-            Question(qid, item["section"], item["question"].strip(), choices, observe.strip())
+            Question(
+                qid,
+                item["section"],
+                item["question"].strip(),
+                choices,
+                observe.strip(),
+                observe_model.strip(),
+            )
         )
     return questions
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from engine.models import LiveModel
 from lessons.models import LANGS, TIERS, Term
 
 
@@ -20,6 +21,9 @@ class Question(models.Model):
     section = models.CharField(max_length=20, choices=[(tier, tier) for tier in TIERS])
     correct_key = models.CharField(max_length=10)
     observe = models.CharField(max_length=500, blank=True)  # "predict, then observe" sentence
+    observe_model = models.CharField(  # the live model that reads it
+        max_length=10, choices=LiveModel.choices, default=LiveModel.MINILM
+    )
 
     class Meta:
         ordering = ["term", "position"]

@@ -43,6 +43,7 @@ def question_view(*, question, lang: str, order: list[str] | None = None) -> dic
         "prompt_html": text.prompt_html,
         "choices": [{"key": k, "text_html": by_key[k]["text_html"]} for k in keys],
         "observe": question.observe,
+        "observe_model": question.observe_model,
     }
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from fsrs import Card, Rating, Scheduler
 
+from engine.models import LiveModel
 from lessons.models import LANGS, Term
 
 from .models import (
@@ -62,9 +63,12 @@ def sync_questions(*, term: Term, files: dict) -> int:
         (kept if question else new).append(question := question or Question(term=term, key=item.id))
         question.position, question.section = position, item.section
         question.correct_key, question.observe = item.correct_key, item.observe
+        question.observe_model = item.observe_model or LiveModel.MINILM
     Question.objects.filter(term=term).exclude(key__in=[item.id for item in authored]).delete()
     Question.objects.bulk_create(new)
-    Question.objects.bulk_update(kept, ["position", "section", "correct_key", "observe"])
+    Question.objects.bulk_update(
+        kept, ["position", "section", "correct_key", "observe", "observe_model"]
+    )
 
     questions = {question.key: question for question in [*new, *kept]}
     texts = {

@@ -10,7 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from engine import services as engine_services
 from engine.models import AttentionRun
-from engine.validation import InputError
+from engine.validation import InputError, validate_options
 from lessons import selectors as lesson_selectors
 from lessons.models import TIER_LABELS, Term
 
@@ -65,7 +65,8 @@ def _observe_run(question) -> AttentionRun | None:
     if not question.observe:
         return None
     try:
-        run, _reused = engine_services.submit_run(text=question.observe)
+        options = validate_options(model=question.observe_model)
+        run, _reused = engine_services.submit_run(text=question.observe, options=options)
     except (engine_services.Unavailable, InputError):
         return None
     return run

