@@ -164,22 +164,31 @@ def main() -> int:
         "| measure | value |",
         "|---|---:|",
     ]
-    for key in (
-        "parameters",
-        "steps",
-        "wall_time_s",
-        "final_val_loss",
-        "val_perplexity",
-        "seed",
-        "corpus_characters",
-        "corpus_tokens",
-        "device",
-        "threads",
-    ):
-        if key in record:
-            value = record[key]
-            shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-            lines.append(f"| {key} | {shown} |")
+    corpus = record["corpus"]
+    figures = {
+        "parameters": record["parameters"],
+        "steps × batch × context": (
+            f"{record['settings']['steps']} × {record['settings']['batch_size']} × "
+            f"{record['settings']['n_positions']}"
+        ),
+        "wall time (s)": record["wall_time_s"],
+        "device, threads": f"{record['device']}, {record['threads']}",
+        "train documents / characters / tokens": (
+            f"{corpus['train']['documents']} / {corpus['train']['characters']:,} / "
+            f"{corpus['train']['tokens']:,}"
+        ),
+        "validation documents / characters / tokens": (
+            f"{corpus['validation']['documents']} / {corpus['validation']['characters']:,} / "
+            f"{corpus['validation']['tokens']:,}"
+        ),
+        "final train loss": record["final"]["train_loss"],
+        "final validation loss": record["final"]["val_loss"],
+        "validation perplexity": record["final"]["val_perplexity"],
+        "seed": record["seed"],
+    }
+    for key, value in figures.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        lines.append(f"| {key} | {shown} |")
     section = "\n".join(lines) + "\n"
     common.publish(SECTION, section, write=not args.no_write)
     return 0

@@ -92,11 +92,29 @@ def _gpt() -> ModelInfo:
         hidden=config["n_embd"],
         context=config["n_positions"],
         vocab=config["vocab_size"],
-        parameters=_parameters(directory / "model.safetensors"),
+        # the training record counts the tied embedding once; the header would too
+        parameters=record.get("parameters") or _parameters(directory / "model.safetensors"),
         trained_on=record.get("trained_on", "the lessons of this site, in Japanese and English"),
         checkpoint=_relative(directory),
-        card=record,
+        card=card_essentials(record),
     )
+
+
+def card_essentials(record: dict) -> dict:
+    """What the demo page shows of the model card, from ``training.json``."""
+    if not record:
+        return {}
+    corpus = record.get("corpus", {})
+    final = record.get("final", {})
+    return {
+        "corpus_characters": sum(part.get("characters", 0) for part in corpus.values()),
+        "corpus_documents": sum(part.get("documents", 0) for part in corpus.values()),
+        "steps": record.get("settings", {}).get("steps"),
+        "wall_time_s": record.get("wall_time_s"),
+        "val_loss": final.get("val_loss"),
+        "val_perplexity": final.get("val_perplexity"),
+        "seed": record.get("seed"),
+    }
 
 
 def info(model: str) -> ModelInfo:

@@ -173,7 +173,11 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
             {"token": token, "top": top}
             for token, top in zip(data.labels(), run.predictions, strict=False)
         ]
-        context["lens_rows"] = [{"layer": index, "top": top} for index, top in enumerate(run.lens)]
+        context["lens_rows"] = [
+            {"layer": index, "top": top} for index, top in enumerate(run.lens, start=1)
+        ]
+        # The continuation decoded from all its ids together, so no character is cut in two.
+        context["continuation"] = run.generated_text
     if view.kind == "generation":
         matrix = data.generation(view)
         context["svg"] = (
