@@ -210,7 +210,7 @@ def main() -> int:
             else f"`GET /api/v1/attention/<id>/?layer=0&head=0` every {args.poll_ms:g} ms until done. "
         )
         + "Interleaved with them (one end-to-end run, one in-process call), this process times "
-        "`AttentionModel.run(text, keep_qkv=True)` on the same sentence.",
+        f"`{type(model).__name__}.run(text, keep_qkv=True)` on the same sentence.",
         f"- Worker model load (its log, first run): {load_text}. Worker pool child RSS after the "
         f"runs: {rss_text} (the worker's main process: {parent_rss:.0f} MiB).",
         "",
