@@ -18,6 +18,7 @@ urlpatterns += i18n_patterns(
     path("", include("pages.urls")),
     path("", include("quiz.urls")),
     path("demo/", include("engine.urls")),
+    path("classes/", include("quiz.class_urls")),
     path("accounts/", include("quiz.account_urls")),
     prefix_default_language=True,
 )

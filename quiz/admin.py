@@ -4,7 +4,15 @@ the rest of the attempt), flagged below 20 % or above 95 % facility once 20 answ
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import Attempt, Question, QuestionText, ReviewCard, TermProgress
+from .models import (
+    Attempt,
+    Classroom,
+    Membership,
+    Question,
+    QuestionText,
+    ReviewCard,
+    TermProgress,
+)
 from .selectors import question_stats
 
 
@@ -68,3 +76,17 @@ class AttemptAdmin(admin.ModelAdmin):
 
 admin.site.register(TermProgress)
 admin.site.register(ReviewCard)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["learner"]
+
+
+@admin.register(Classroom)
+class ClassroomAdmin(admin.ModelAdmin):
+    list_display = ["name", "teacher", "join_code", "created_at"]
+    search_fields = ["name", "join_code", "teacher__username"]
+    readonly_fields = ["join_code"]
+    inlines = [MembershipInline]

@@ -77,6 +77,15 @@ class Attempt(models.Model):
         return f"attempt {self.id} on {self.term_id}: {self.score}/3"
 
 
+class Confidence(models.TextChoices):
+    """How sure a learner is of an answer, chosen with it, before feedback (least sure first):
+    the one list the answer form, grading, the summary and the calibration table read."""
+
+    GUESS = "guess", _("Guessing")
+    UNSURE = "unsure", _("Unsure")
+    SURE = "sure", _("Sure")
+
+
 class AttemptQuestion(models.Model):
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="items")
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
@@ -84,6 +93,8 @@ class AttemptQuestion(models.Model):
     choice_order = models.JSONField()  # the shuffled keys, so a reload shows the same order
     chosen_key = models.CharField(max_length=10, blank=True)
     correct = models.BooleanField(null=True)
+    # how sure the learner said they were, chosen with the answer before any feedback
+    confidence = models.CharField(max_length=10, choices=Confidence.choices, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -139,3 +150,56 @@ class ReviewCard(models.Model):
 
     def __str__(self):
         return f"card {self.question} due {self.due:%Y-%m-%d %H:%M}"
+
+
+# --- classes ----------------------------------------------------------------------------------
+
+# Join codes: no 0/O, 1/I/L or other look-alikes, so a code read aloud or off a board is typed right.
+JOIN_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+JOIN_CODE_LENGTH = 8
+
+
+class Classroom(models.Model):
+    """A class: one teacher (any signed-in user), learners who joined with its code."""
+
+    name = models.CharField(max_length=100)
+    teacher = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="classrooms_taught"
+    )
+    join_code = models.CharField(max_length=JOIN_CODE_LENGTH, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.join_code})"
+
+
+class Membership(models.Model):
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="memberships")
+    learner = models.ForeignKey(Learner, on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["classroom", "learner"], name="member_once")]
+
+    def __str__(self):
+        return f"{self.learner} in {self.classroom}"
+
+
+class Assignment(models.Model):
+    """A term the teacher asked the class to learn: it comes first in their review and
+    suggestions."""
+
+    classroom = models.ForeignKey(Classroom, on_delete=models.CASCADE, related_name="assignments")
+    term = models.ForeignKey(Term, on_delete=models.CASCADE, related_name="+")
+    assigned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["term"]
+        constraints = [models.UniqueConstraint(fields=["classroom", "term"], name="assign_once")]
+
+    def __str__(self):
+        return f"{self.term_id} for {self.classroom}"

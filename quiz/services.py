@@ -19,6 +19,7 @@ from lessons.models import LANGS, Term
 from .models import (
     Attempt,
     AttemptQuestion,
+    Confidence,
     Learner,
     Mastery,
     Question,
@@ -43,6 +44,19 @@ class QuizError(ValueError):
 
     def __str__(self):
         return self.message
+
+
+class ConfidenceMissing(QuizError):
+    """The answer came without a valid confidence: refused, and the form is shown again."""
+
+
+def parse_confidence(value) -> str:
+    """The learner's confidence from a form value; ConfidenceMissing when absent or unknown."""
+    if value not in Confidence.values:
+        raise ConfidenceMissing(
+            _("Say how sure you are (guessing, unsure or sure) before you see the answer.")
+        )
+    return value
 
 
 # --- the question bank ------------------------------------------------------------------------
@@ -149,6 +163,121 @@ def merge_session_learner(*, request, user) -> None:
         request.session.pop(SESSION_KEY, None)
 
 
+# --- the learner's own data -------------------------------------------------------------------
+
+EXPIRE_BATCH = 500  # learners deleted per statement (each with its attempts, progress and cards)
+
+
+@transaction.atomic
+def delete_learner_data(*, learner: Learner | None, session=None) -> dict[str, int]:
+    """Delete everything ``learner`` did: attempts (with their answers), progress and review
+    cards. An anonymous learner goes entirely, row and ``session`` key; an account's learner row
+    stays (it is the account's), empty. Returns what was deleted, counted."""
+    if learner is None:
+        return {"attempts": 0, "terms": 0, "cards": 0}
+    deleted = {
+        "attempts": Attempt.objects.filter(learner=learner).delete()[1].get(Attempt._meta.label, 0),
+        "terms": TermProgress.objects.filter(learner=learner).delete()[0],
+        "cards": ReviewCard.objects.filter(learner=learner).delete()[0],
+    }
+    if learner.user_id is None:
+        learner.delete()
+        if session is not None:
+            session.pop(SESSION_KEY, None)
+    return deleted
+
+
+def expire_anonymous_learners(*, now=None, days: int | None = None, dry_run: bool = False) -> int:
+    """Delete anonymous learners inactive for ``days`` (QUIZ_ANONYMOUS_EXPIRY_DAYS by default; 0
+    keeps them forever), with all they did. Learners with an account are never expired. Returns
+    how many were (or, with ``dry_run``, would be) deleted."""
+    from django.conf import settings
+
+    from .selectors import expired_anonymous_learners
+
+    days = settings.QUIZ_ANONYMOUS_EXPIRY_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    before = (now or timezone.now()) - timedelta(days=days)
+    expired = expired_anonymous_learners(before=before)
+    if dry_run:
+        return expired.count()
+    total = 0
+    while ids := list(expired.values_list("pk", flat=True)[:EXPIRE_BATCH]):
+        with transaction.atomic():
+            # the conditions are checked again as it deletes: a learner active since is kept
+            count = expired.filter(pk__in=ids).delete()[1].get(Learner._meta.label, 0)
+        total += count
+        if not count:
+            break
+    return total
+
+
+# --- classes ----------------------------------------------------------------------------------
+
+CLASS_NAME_MAX = 100
+
+
+def _join_code() -> str:
+    from .models import JOIN_CODE_ALPHABET, JOIN_CODE_LENGTH
+
+    return "".join(secrets.choice(JOIN_CODE_ALPHABET) for _i in range(JOIN_CODE_LENGTH))
+
+
+def create_classroom(*, teacher, name):
+    """A new class taught by ``teacher``, with a fresh join code. QuizError for a bad name."""
+    from django.db import IntegrityError
+
+    from .models import Classroom
+
+    name = " ".join(str(name or "").split())
+    if not name:
+        raise QuizError(_("Give the class a name."))
+    if len(name) > CLASS_NAME_MAX:
+        raise QuizError(_("A class name has at most %(max)d characters.") % {"max": CLASS_NAME_MAX})
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in name):
+        raise QuizError(_("A class name cannot contain control characters."))
+    for _attempt in range(5):  # 31^8 codes: a collision is rare, five in a row never happens
+        try:
+            with transaction.atomic():
+                return Classroom.objects.create(teacher=teacher, name=name, join_code=_join_code())
+        except IntegrityError:
+            continue
+    raise QuizError(_("No join code could be made. Please try again."))
+
+
+def join_classroom(*, classroom, learner: Learner) -> bool:
+    """``learner`` joins ``classroom`` (again is fine). Returns True when they were not yet in it.
+    The class's teacher cannot join their own class."""
+    from .models import Membership
+
+    if learner.user_id is not None and learner.user_id == classroom.teacher_id:
+        raise QuizError(_("You teach this class, so you cannot join it as a learner."))
+    _membership, created = Membership.objects.get_or_create(classroom=classroom, learner=learner)
+    return created
+
+
+@transaction.atomic
+def set_assignments(*, classroom, slugs) -> set[str]:
+    """Make the class's assigned terms exactly ``slugs``. An unknown slug raises QuizError and
+    changes nothing. Returns the assigned slugs."""
+    from .models import Assignment
+
+    wanted = {str(slug) for slug in slugs}
+    terms = {term.slug: term for term in Term.objects.filter(slug__in=wanted)}
+    if unknown := wanted - set(terms):
+        raise QuizError(
+            _("Unknown term: %(slugs)s. Choose terms from the list.")
+            % {"slugs": ", ".join(sorted(unknown))[:200]}
+        )
+    Assignment.objects.filter(classroom=classroom).exclude(term__slug__in=wanted).delete()
+    have = set(classroom.assignments.values_list("term__slug", flat=True))
+    Assignment.objects.bulk_create(
+        Assignment(classroom=classroom, term=terms[slug]) for slug in sorted(wanted - have)
+    )
+    return wanted
+
+
 # --- attempts and grading ---------------------------------------------------------------------
 
 
@@ -200,9 +329,11 @@ def record_result(*, learner: Learner, term: Term, score: int, when) -> TermProg
 
 
 def answer(
-    *, learner: Learner, attempt_id, position, choice_key, unsure: bool = False, now=None
+    *, learner: Learner, attempt_id, position, choice_key, confidence, now=None
 ) -> AttemptQuestion:
-    """Grade one answer. Every tampering case raises QuizError and changes nothing."""
+    """Grade one answer with the learner's confidence (a Confidence value, chosen before any
+    feedback). Every tampering case, and a missing confidence, raises QuizError and changes
+    nothing."""
     now = now or timezone.now()
     with transaction.atomic():
         attempt = Attempt.objects.select_for_update().filter(id=attempt_id, learner=learner).first()
@@ -225,12 +356,17 @@ def answer(
             raise QuizError(_("This question has already been answered."))
         if choice_key not in item.choice_order:
             raise QuizError(_("Choose one of the answers shown."))
+        item.confidence = parse_confidence(confidence)
         item.chosen_key = choice_key
         item.correct = choice_key == item.question.correct_key
         item.answered_at = now
-        item.save(update_fields=["chosen_key", "correct", "answered_at"])
+        item.save(update_fields=["chosen_key", "correct", "confidence", "answered_at"])
         _schedule(
-            learner=learner, question=item.question, correct=item.correct, unsure=unsure, now=now
+            learner=learner,
+            question=item.question,
+            correct=item.correct,
+            confidence=item.confidence,
+            now=now,
         )
         if not AttemptQuestion.objects.filter(attempt=attempt, answered_at__isnull=True).exists():
             attempt.score = AttemptQuestion.objects.filter(attempt=attempt, correct=True).count()
@@ -243,21 +379,22 @@ def answer(
 # --- spaced review ----------------------------------------------------------------------------
 
 
-def rating_for(*, correct: bool, unsure: bool) -> Rating:
-    """Wrong is Again; right is Good, or Hard when the learner says they were unsure."""
+def rating_for(*, correct: bool, confidence: str) -> Rating:
+    """Wrong is Again; right is Hard when the learner was guessing, else (unsure or sure) Good."""
     if not correct:
         return Rating.Again
-    return Rating.Hard if unsure else Rating.Good
+    return Rating.Hard if confidence == Confidence.GUESS else Rating.Good
 
 
-def _schedule(*, learner: Learner, question: Question, correct: bool, unsure: bool, now) -> bool:
+def _schedule(*, learner: Learner, question: Question, correct: bool, confidence: str, now) -> bool:
     """Review the learner's card for ``question``. Returns False when it was a repeat within
     REVIEW_DEDUP of the last review (counted once, not twice)."""
     card = ReviewCard.objects.select_for_update().filter(learner=learner, question=question).first()
     if card is not None and card.last_reviewed_at and now - card.last_reviewed_at < REVIEW_DEDUP:
         return False
     state = Card.from_dict(card.card) if card else Card(due=now)
-    state, _log = _scheduler.review_card(state, rating_for(correct=correct, unsure=unsure), now)
+    rating = rating_for(correct=correct, confidence=confidence)
+    state, _log = _scheduler.review_card(state, rating, now)
     if card is None:
         ReviewCard.objects.create(
             learner=learner,
@@ -280,11 +417,14 @@ class ReviewResult:
     chosen_key: str
     correct: bool
     counted: bool
+    confidence: str
 
 
 def review_answer(
-    *, learner: Learner, question_id, choice_key, unsure: bool = False, now=None
+    *, learner: Learner, question_id, choice_key, confidence, now=None
 ) -> ReviewResult:
+    """Grade a review answer with its confidence and reschedule the card. Review answers are
+    not stored one by one: the card's schedule is what they change."""
     now = now or timezone.now()
     try:
         question_id = int(question_id)
@@ -302,8 +442,15 @@ def review_answer(
         keys = [c["key"] for c in question.texts.first().choices]
         if choice_key not in keys:
             raise QuizError(_("Choose one of the answers shown."))
+        confidence = parse_confidence(confidence)
         correct = choice_key == question.correct_key
         counted = _schedule(
-            learner=learner, question=question, correct=correct, unsure=unsure, now=now
+            learner=learner, question=question, correct=correct, confidence=confidence, now=now
         )
-    return ReviewResult(question=question, chosen_key=choice_key, correct=correct, counted=counted)
+    return ReviewResult(
+        question=question,
+        chosen_key=choice_key,
+        correct=correct,
+        counted=counted,
+        confidence=confidence,
+    )

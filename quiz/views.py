@@ -1,10 +1,18 @@
+import csv
+import io
+import json
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -15,7 +23,7 @@ from lessons import selectors as lesson_selectors
 from lessons.models import TIER_LABELS, Term
 
 from . import selectors, services
-from .models import Mastery
+from .models import Confidence, Mastery
 
 
 def _error(request, message: str, *, term=None):
@@ -56,7 +64,22 @@ def _step_context(attempt, items, lang) -> dict:
             for item in items
             if not item.correct
         ]
+        context.update(selectors.confidence_lists(items=items, lang=lang))
     return context
+
+
+def _answer_again(request, attempt, message: str):
+    """A valid choice without a valid confidence: the same question again (400), the choice
+    kept, the message beside the confidence group. Nothing was recorded."""
+    items = selectors.attempt_items(attempt=attempt)
+    context = {"term": attempt.term, **_step_context(attempt, items, _lang())}
+    context["answer_error"] = message
+    item = context.get("item")
+    if item is not None and request.POST.get("position", "").strip() == str(item.position):
+        context["chosen"] = request.POST.get("choice")
+    if request.htmx:
+        return render(request, "quiz/quiz.html#step", context, status=400)
+    return render(request, "quiz/quiz.html", {**context, "ref": _ref(attempt.term)}, status=400)
 
 
 def _observe_run(question) -> AttentionRun | None:
@@ -114,8 +137,10 @@ def answer(request, attempt_id):
             attempt_id=attempt.id,
             position=request.POST.get("position"),
             choice_key=request.POST.get("choice", ""),
-            unsure=request.POST.get("unsure") == "on",
+            confidence=request.POST.get("confidence", ""),
         )
+    except services.ConfidenceMissing as error:
+        return _answer_again(request, attempt, error.message)
     except services.QuizError as error:
         return _error(request, error.message, term=attempt.term)
     lang = _lang()
@@ -131,6 +156,7 @@ def answer(request, attempt_id):
             question=item.question, lang=lang, chosen_key=item.chosen_key, order=item.choice_order
         ),
         "tier_label": TIER_LABELS[item.question.section],
+        "confidence": item.get_confidence_display(),
         "finished": attempt.finished_at is not None,
         "observe_run": _observe_run(item.question),
     }
@@ -155,12 +181,17 @@ def progress(request):
     index = lesson_selectors.glossary(lang=lang)
     mastery = {slug: row.mastery for slug, row in rows["progress"].items()}
     ok = {Mastery.FAMILIAR, Mastery.MASTERED}
+    assigned = selectors.assigned_slugs(learner=learner)  # by a teacher of one of their classes
     suggestions = [
         ref
         for slug, ref in index.refs.items()
         if mastery.get(slug) not in ok
-        and all(mastery.get(a) in ok for a, b in index.prerequisite_edges if b == slug)
+        and (
+            slug in assigned
+            or all(mastery.get(a) in ok for a, b in index.prerequisite_edges if b == slug)
+        )
     ]
+    suggestions.sort(key=lambda ref: ref.slug not in assigned)  # assigned first, stable
     terms = [
         {
             "ref": ref,
@@ -179,11 +210,61 @@ def progress(request):
         "quiz/progress.html",
         {
             "terms": terms,
-            "suggestions": suggestions[:6],
+            "suggestions": suggestions[: max(6, len(assigned))],
+            "assigned": assigned,
             "counts": counts,
             "cards": rows["cards"],
             "due": due,
+            "anonymous_expiry_days": settings.QUIZ_ANONYMOUS_EXPIRY_DAYS,
+            "calibration": selectors.calibration(learner=learner, now=timezone.now()),
         },
+    )
+
+
+def _download(content: str, *, content_type: str, extension: str) -> HttpResponse:
+    """A file to save, named for today: ``attention-lab-progress-2025-01-31.json``."""
+    filename = f"attention-lab-progress-{timezone.localdate():%Y-%m-%d}.{extension}"
+    response = HttpResponse(content, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@never_cache
+@require_GET
+def export_json(request):
+    """The learner's own data (account or this browser's session), as JSON."""
+    learner = selectors.current_learner(request=request)
+    data = selectors.learner_export(learner=learner, now=timezone.now())
+    content = json.dumps(data, ensure_ascii=False, indent=2)
+    return _download(content, content_type="application/json", extension="json")
+
+
+@never_cache
+@require_GET
+def export_csv(request):
+    """The same data as one CSV table, a row per answer, per term's progress and per card."""
+    learner = selectors.current_learner(request=request)
+    data = selectors.learner_export(learner=learner, now=timezone.now())
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(selectors.export_csv_rows(data=data))
+    return _download(buffer.getvalue(), content_type="text/csv", extension="csv")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def delete_data(request):
+    """GET: what would be deleted, and a form to confirm. POST: delete it all."""
+    learner = selectors.current_learner(request=request)
+    if request.method == "POST":
+        deleted = services.delete_learner_data(learner=learner, session=request.session)
+        if any(deleted.values()):
+            messages.success(request, gettext("Your progress has been deleted."))
+        else:
+            messages.info(request, gettext("There was no progress to delete."))
+        return redirect("quiz:progress")
+    counts = selectors.learner_data_counts(learner=learner)
+    return render(
+        request, "quiz/delete_data.html", {"counts": counts, "empty": not any(counts.values())}
     )
 
 
@@ -203,6 +284,23 @@ def review(request):
     return render(request, "quiz/review.html", context)
 
 
+def _review_again(request, learner, message: str):
+    """A review answer without a valid confidence: the same card again (400), the choice kept."""
+    lang = _lang()
+    card = selectors.review_card(learner=learner, question_id=request.POST.get("question"))
+    context = {
+        "due_count": selectors.due_count(learner=learner, now=timezone.now()),
+        "answer_error": message,
+        "chosen": request.POST.get("choice"),
+        "card": card,
+        "question": selectors.question_view(question=card.question, lang=lang),
+        "ref": lesson_selectors.term_ref(slug=card.question.term.slug, lang=lang),
+    }
+    if request.htmx:
+        return render(request, "quiz/review.html#review-step", context, status=400)
+    return render(request, "quiz/review.html", context, status=400)
+
+
 @require_POST
 def review_answer(request):
     learner = selectors.current_learner(request=request)
@@ -213,8 +311,10 @@ def review_answer(request):
             learner=learner,
             question_id=request.POST.get("question"),
             choice_key=request.POST.get("choice", ""),
-            unsure=request.POST.get("unsure") == "on",
+            confidence=request.POST.get("confidence", ""),
         )
+    except services.ConfidenceMissing as error:
+        return _review_again(request, learner, error.message)
     except services.QuizError as error:
         return _error(request, error.message)
     lang = _lang()
@@ -223,6 +323,7 @@ def review_answer(request):
             question=result.question, lang=lang, chosen_key=result.chosen_key
         ),
         "tier_label": TIER_LABELS[result.question.section],
+        "confidence": Confidence(result.confidence).label,
         "counted": result.counted,
         "review": True,
         "term": result.question.term,

@@ -170,7 +170,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "engine.tasks.sweep_stale_runs", "schedule": 30.0},
+    # anonymous learners inactive for QUIZ_ANONYMOUS_EXPIRY_DAYS: checked every hour
+    "expire-anonymous-learners": {
+        "task": "quiz.tasks.expire_anonymous_learners",
+        "schedule": 60.0 * 60,
+    },
 }
+
+# --- The learner's data --------------------------------------------------------------------
+# An anonymous learner (no account, only a browser session) with no activity for this many days
+# is deleted with everything they did; learners with an account never are. 0 keeps them forever.
+QUIZ_ANONYMOUS_EXPIRY_DAYS = env.int("QUIZ_ANONYMOUS_EXPIRY_DAYS", default=180)
 
 # --- The live model --------------------------------------------------------------------------
 ENGINE_DEVICE = env("ENGINE_DEVICE", default="auto")

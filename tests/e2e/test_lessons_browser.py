@@ -13,6 +13,10 @@ def test_term_page_tiers_graph_and_language(live_server, glossary_tx, page):
     page.goto(f"{live_server.url}/ja/terms/transformer/")
     assert page.locator("h1").inner_text().strip() != ""
     assert page.locator("svg.term-graph a.node").count() >= 5
+    # transformer-architecture is built on it and related to it: drawn once, as a child
+    both = page.locator('svg.term-graph a.node[data-slug="transformer-architecture"]')
+    assert both.count() == 1
+    assert both.get_attribute("class").startswith("node child also-related")
 
     # switch tier with htmx: the URL changes, the page does not reload
     page.evaluate("window.__marker = 1")
@@ -57,7 +61,16 @@ def test_term_page_is_readable_without_javascript(live_server, glossary_tx, brow
 
 def test_knowledge_map_and_live_search(live_server, glossary_tx, page):
     page.goto(f"{live_server.url}/en/")
-    assert page.locator("svg.knowledge-map a.node").count() == 24
+    terms = page.locator(".term-list li").count()
+    slugs = page.locator("svg.knowledge-map a.node").evaluate_all(
+        "ns => ns.map(n => n.dataset.slug)"
+    )
+    assert len(slugs) == len(set(slugs)) == terms >= 32
+    # to assistive technology the map is a named group holding a list of named links
+    graph = page.get_by_role("group", name="Knowledge map of all terms")
+    assert graph.get_by_role("listitem").count() == terms
+    softmax = graph.get_by_role("link", name=re.compile(r"^Softmax — Not started"))
+    assert softmax.get_attribute("href") == "/en/terms/softmax/"
     screenshot(page, "knowledge-map-en")
     page.fill("#q", "softmax")
     page.wait_for_selector('#search-results a[href="/en/terms/softmax/"]')

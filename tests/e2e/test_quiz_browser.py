@@ -29,11 +29,17 @@ def test_whole_check_with_one_right_and_one_wrong(
     page.wait_for_selector("#quiz-box .question-form")
     assert "1 / 3" in page.locator("#quiz-box .counter").inner_text()
 
-    # 1: right
+    # 1: right, but guessing. Without a confidence the browser does not send the answer.
     key, _order = correct_key(page)
     page.locator(f'#quiz-box input[name="choice"][value="{key}"]').check()
     page.get_by_role("button", name="Answer").click()
+    guess = page.locator('#quiz-box input[name="confidence"][value="guess"]')
+    assert guess.evaluate("el => el.validity.valueMissing")
+    assert page.locator("#quiz-box .feedback").count() == 0
+    page.get_by_role("radio", name="Guessing").check()
+    page.get_by_role("button", name="Answer").click()
     page.wait_for_selector('#quiz-box .feedback[data-correct="true"]')
+    assert "You said: Guessing" in page.locator("#quiz-box .confidence-said").inner_text()
     assert page.locator("#quiz-box .explained li").count() >= 2
     assert (
         page.locator("#quiz-box .learn-more a")
@@ -49,6 +55,11 @@ def test_whole_check_with_one_right_and_one_wrong(
     wrong = next(k for k in order if k != key)
     page.locator(f'#quiz-box input[name="choice"][value="{wrong}"]').focus()
     page.keyboard.press("Space")
+    page.keyboard.press("Tab")  # into the "how sure" group: its first radio
+    page.keyboard.press("Space")  # guessing
+    page.keyboard.press("ArrowRight")  # unsure
+    page.keyboard.press("ArrowRight")  # sure
+    assert page.locator('#quiz-box input[name="confidence"][value="sure"]').is_checked()
     page.keyboard.press("Enter")
     page.wait_for_selector('#quiz-box .feedback[data-correct="false"]')
     assert page.locator("#quiz-box .explained li.is-correct").count() == 1
@@ -60,12 +71,31 @@ def test_whole_check_with_one_right_and_one_wrong(
     page.wait_for_selector("#quiz-box .question-form")
     key, _order = correct_key(page)
     page.locator(f'#quiz-box input[name="choice"][value="{key}"]').check()
+    page.locator('#quiz-box input[name="confidence"][value="unsure"]').check()
     page.get_by_role("button", name="Answer").click()
     page.wait_for_selector("#quiz-box .feedback")
     page.get_by_role("button", name="See your score").click()
     page.wait_for_selector("#quiz-box .summary")
     assert page.locator("#quiz-box .summary").get_attribute("data-score") == "2"
     assert page.locator("#quiz-box .summary .feedback").count() == 1
+    assert page.locator("#quiz-box .lucky-guesses li").count() == 1
+    assert page.locator("#quiz-box .confident-mistakes li").count() == 1
+    page.locator("#quiz-box .confident-mistakes a").click()  # to the explanation below
+    assert page.evaluate("location.hash").startswith("#mistake-")
+
+    # "My progress": how often each confidence was right, on a phone
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/en/progress/")
+    table = page.locator("table.calibration-table")
+    assert "1 of 1 right" in table.locator('tr[data-confidence="guess"]').inner_text()
+    assert "0 of 1 right" in table.locator('tr[data-confidence="sure"]').inner_text()
+    fits = page.evaluate(
+        "() => document.querySelector('section.calibration').getBoundingClientRect().right"
+        " <= window.innerWidth"
+    )
+    assert fits
+    screenshot(page, "progress-calibration-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     screenshot(page, "quiz-summary")
 
     # the graph node now shows the new mastery colour
@@ -99,6 +129,7 @@ def test_predict_then_observe_shows_the_live_attention(
     page.goto(f"{live_server.url}/en/terms/self-attention/quiz/?attempt={attempt.id}")
     assert page.locator(".observe-sentence").count() == 1
     page.locator(f'input[name="choice"][value="{observe.correct_key}"]').check()
+    page.locator('input[name="confidence"][value="sure"]').check()
     page.get_by_role("button", name="Answer").click()
     page.wait_for_selector(".observe")
     page.wait_for_selector(".observe table.model-grid img", timeout=120_000)

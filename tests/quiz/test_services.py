@@ -3,11 +3,19 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from fsrs import Rating
 
 from quiz import services
-from quiz.models import Attempt, AttemptQuestion, Learner, Mastery, ReviewCard, TermProgress
+from quiz.models import (
+    Attempt,
+    AttemptQuestion,
+    Confidence,
+    Learner,
+    Mastery,
+    ReviewCard,
+    TermProgress,
+)
 from tests.factories import load_small_glossary
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +38,9 @@ def term(small):
     return small["alpha"]
 
 
-def answer_all(learner, attempt, *, right: int, now=None):
-    """Answer every question of the attempt, the first ``right`` of them correctly."""
+def answer_all(learner, attempt, *, right: int, now=None, confidence=Confidence.SURE):
+    """Answer every question of the attempt, the first ``right`` of them correctly, each with
+    ``confidence`` (one value for all, or a list in the attempt's order)."""
     for item in attempt.items.select_related("question").order_by("position"):
         correct = item.question.correct_key
         wrong = next(key for key in item.choice_order if key != correct)
@@ -40,6 +49,7 @@ def answer_all(learner, attempt, *, right: int, now=None):
             attempt_id=attempt.id,
             position=item.position,
             choice_key=correct if item.position < right else wrong,
+            confidence=confidence if isinstance(confidence, str) else confidence[item.position],
             now=now,
         )
     attempt.refresh_from_db()
@@ -80,7 +90,17 @@ def test_grading_and_score(learner, term):
 
 
 @pytest.mark.parametrize(
-    "case", ["foreign_choice", "foreign_position", "twice", "finished", "not_mine", "bad_id"]
+    "case",
+    [
+        "foreign_choice",
+        "foreign_position",
+        "twice",
+        "finished",
+        "not_mine",
+        "bad_id",
+        "no_confidence",
+        "bad_confidence",
+    ],
 )
 def test_tampering_is_refused_and_changes_nothing(learner, term, case):
     attempt = services.start_attempt(learner=learner, term=term)
@@ -90,6 +110,7 @@ def test_tampering_is_refused_and_changes_nothing(learner, term, case):
         "attempt_id": attempt.id,
         "position": item.position,
         "choice_key": item.question.correct_key,
+        "confidence": Confidence.UNSURE,
     }
     if case == "foreign_choice":
         kwargs["choice_key"] = "zz"
@@ -104,14 +125,36 @@ def test_tampering_is_refused_and_changes_nothing(learner, term, case):
         kwargs["learner"] = Learner.objects.create()
     elif case == "bad_id":
         kwargs["position"] = "1; DROP TABLE"
-    before = list(AttemptQuestion.objects.order_by("pk").values_list("chosen_key", "correct"))
+    elif case == "no_confidence":
+        kwargs["confidence"] = ""
+    elif case == "bad_confidence":
+        kwargs["confidence"] = "very sure"
+    fields = ("chosen_key", "correct", "confidence", "answered_at")
+    before = list(AttemptQuestion.objects.order_by("pk").values_list(*fields))
+    cards = ReviewCard.objects.count()
     score = Attempt.objects.get(pk=attempt.pk).score
-    with pytest.raises(services.QuizError):
+    with pytest.raises(services.QuizError) as refused, translation.override("ja"):
         services.answer(**kwargs)
-    assert (
-        list(AttemptQuestion.objects.order_by("pk").values_list("chosen_key", "correct")) == before
-    )
+    assert list(AttemptQuestion.objects.order_by("pk").values_list(*fields)) == before
     assert Attempt.objects.get(pk=attempt.pk).score == score
+    assert ReviewCard.objects.count() == cards
+    if case.endswith("confidence"):
+        assert isinstance(refused.value, services.ConfidenceMissing)
+        assert "どのくらい自信があるか" in refused.value.message  # in the learner's language
+
+
+def test_the_answer_keeps_its_confidence(learner, term):
+    attempt = answer_all(
+        learner,
+        services.start_attempt(learner=learner, term=term),
+        right=2,
+        confidence=[Confidence.GUESS, Confidence.UNSURE, Confidence.SURE],
+    )
+    assert list(attempt.items.order_by("position").values_list("confidence", "correct")) == [
+        ("guess", True),
+        ("unsure", True),
+        ("sure", False),
+    ]
 
 
 def test_mastery_transitions(learner, term):
@@ -150,11 +193,19 @@ def test_mastery_transitions(learner, term):
     assert progress().attempts == 6 and progress().best_score == 3
 
 
-def test_ratings_follow_the_answer():
-    assert services.rating_for(correct=False, unsure=False) == Rating.Again
-    assert services.rating_for(correct=False, unsure=True) == Rating.Again
-    assert services.rating_for(correct=True, unsure=False) == Rating.Good
-    assert services.rating_for(correct=True, unsure=True) == Rating.Hard
+@pytest.mark.parametrize(
+    ("correct", "confidence", "rating"),
+    [
+        (False, "guess", Rating.Again),
+        (False, "unsure", Rating.Again),
+        (False, "sure", Rating.Again),
+        (True, "guess", Rating.Hard),
+        (True, "unsure", Rating.Good),
+        (True, "sure", Rating.Good),
+    ],
+)
+def test_ratings_follow_the_answer_and_its_confidence(correct, confidence, rating):
+    assert services.rating_for(correct=correct, confidence=confidence) == rating
 
 
 def test_every_answered_question_becomes_a_card_scheduled_by_fsrs(learner, term):
@@ -171,21 +222,30 @@ def test_every_answered_question_becomes_a_card_scheduled_by_fsrs(learner, term)
     assert wrong_due - now <= timedelta(minutes=2)
 
 
-def test_unsure_right_answer_comes_back_sooner_than_sure(small):
-    sure, unsure = Learner.objects.create(), Learner.objects.create()
-    question = small["beta"].questions.first()
+def test_a_right_guess_comes_back_sooner_than_a_right_unsure_or_sure_answer(small):
+    learners = {level: Learner.objects.create() for level in Confidence.values}
+    term = small["beta"]
     now = timezone.now()
-    for learner, flag in ((sure, False), (unsure, True)):
-        services._schedule(learner=learner, question=question, correct=True, unsure=flag, now=now)
-        services._schedule(
-            learner=learner,
-            question=question,
-            correct=True,
-            unsure=flag,
-            now=now + timedelta(days=1),
-        )
+    for level, learner in learners.items():  # the same questions, all right, twice a day apart
+        for day in (0, 1):
+            attempt = services.start_attempt(learner=learner, term=term)
+            AttemptQuestion.objects.filter(attempt=attempt).delete()
+            question = term.questions.order_by("position").first()
+            AttemptQuestion.objects.create(
+                attempt=attempt, question=question, position=0, choice_order=["a", "b"]
+            )
+            services.answer(
+                learner=learner,
+                attempt_id=attempt.id,
+                position=0,
+                choice_key=question.correct_key,
+                confidence=level,
+                now=now + timedelta(days=day),
+            )
     due = {c.learner_id: c.due for c in ReviewCard.objects.all()}
-    assert due[unsure.pk] < due[sure.pk]
+    guess, unsure, sure = (due[learners[level].pk] for level in ("guess", "unsure", "sure"))
+    assert guess < unsure
+    assert unsure == sure  # both rate Good
 
 
 def test_review_answer_again_straight_away_counts_once(learner, term):
@@ -197,12 +257,14 @@ def test_review_answer_again_straight_away_counts_once(learner, term):
         learner=learner,
         question_id=card.question_id,
         choice_key=card.question.correct_key,
+        confidence="sure",
         now=later,
     )
     second = services.review_answer(
         learner=learner,
         question_id=card.question_id,
         choice_key=card.question.correct_key,
+        confidence="guess",
         now=later + timedelta(seconds=5),
     )
     assert first.counted and not second.counted
@@ -213,14 +275,59 @@ def test_review_answer_again_straight_away_counts_once(learner, term):
 def test_review_refuses_foreign_questions_and_choices(learner, term):
     with pytest.raises(services.QuizError):
         services.review_answer(
-            learner=learner, question_id=term.questions.first().pk, choice_key="a"
+            learner=learner,
+            question_id=term.questions.first().pk,
+            choice_key="a",
+            confidence="sure",
         )
     answer_all(learner, services.start_attempt(learner=learner, term=term), right=1)
     card = ReviewCard.objects.filter(learner=learner).first()
     with pytest.raises(services.QuizError):
-        services.review_answer(learner=learner, question_id=card.question_id, choice_key="nope")
+        services.review_answer(
+            learner=learner, question_id=card.question_id, choice_key="nope", confidence="sure"
+        )
     with pytest.raises(services.QuizError):
-        services.review_answer(learner=learner, question_id="x", choice_key="a")
+        services.review_answer(learner=learner, question_id="x", choice_key="a", confidence="sure")
+
+
+@pytest.mark.parametrize("confidence", ["", None, "SURE", "maybe"])
+def test_review_refuses_a_missing_confidence_and_keeps_the_schedule(learner, term, confidence):
+    now = timezone.now()
+    answer_all(learner, services.start_attempt(learner=learner, term=term), right=0, now=now)
+    card = ReviewCard.objects.filter(learner=learner).first()
+    before = (card.card, card.due, card.reviews, card.last_reviewed_at)
+    with pytest.raises(services.ConfidenceMissing):
+        services.review_answer(
+            learner=learner,
+            question_id=card.question_id,
+            choice_key=card.question.correct_key,
+            confidence=confidence,
+            now=now + timedelta(hours=1),
+        )
+    card.refresh_from_db()
+    assert (card.card, card.due, card.reviews, card.last_reviewed_at) == before
+
+
+def test_a_right_guess_in_review_is_rated_hard(small):
+    """Two learners with the same card, both right in review: the guess comes back sooner."""
+    term = small["alpha"]
+    now = timezone.now()
+    due = {}
+    for level in ("guess", "sure"):
+        learner = Learner.objects.create()
+        answer_all(learner, services.start_attempt(learner=learner, term=term), right=3, now=now)
+        card = ReviewCard.objects.filter(learner=learner).order_by("question_id").first()
+        result = services.review_answer(
+            learner=learner,
+            question_id=card.question_id,
+            choice_key=card.question.correct_key,
+            confidence=level,
+            now=now + timedelta(days=3),
+        )
+        assert result.counted and result.confidence == level
+        due[level] = ReviewCard.objects.get(pk=card.pk).due
+    # every card starts from the same state (right and sure, at ``now``), whatever its question
+    assert due["guess"] < due["sure"]
 
 
 def test_merge_on_login_keeps_the_best_of_both(small, django_user_model):
@@ -290,3 +397,46 @@ def test_reloading_keeps_questions_and_answers_and_follows_the_wording(tmp_path,
     # the learner's attempt still points at the same rows (an item of the removed one is gone)
     assert set(attempt.items.values_list("question_id", flat=True)) <= set(after.values())
     assert attempt.items.count() >= 2
+
+
+def test_calibration_counts_right_answers_per_confidence_recently_and_before(small):
+    from quiz.selectors import calibration
+
+    learner, other = Learner.objects.create(), Learner.objects.create()
+    term = small["alpha"]
+    now = timezone.now()
+    long_ago = now - timedelta(days=60)
+    # before the last 30 days: sure 1 of 3 right; guess 2 of 3 right
+    answer_all(learner, services.start_attempt(learner=learner, term=term), right=1, now=long_ago)
+    answer_all(
+        learner,
+        services.start_attempt(learner=learner, term=term),
+        right=2,
+        now=long_ago,
+        confidence=Confidence.GUESS,
+    )
+    # the last 30 days: sure 3 of 3 right; unsure 0 of 3
+    answer_all(learner, services.start_attempt(learner=learner, term=term), right=3, now=now)
+    answer_all(
+        learner,
+        services.start_attempt(learner=learner, term=term),
+        right=0,
+        now=now - timedelta(days=2),
+        confidence=Confidence.UNSURE,
+    )
+    # someone else's answers and an unanswered attempt do not count
+    answer_all(other, services.start_attempt(learner=other, term=term), right=0, now=now)
+    services.start_attempt(learner=learner, term=term)
+
+    result = calibration(learner=learner, now=now)
+    assert result["answers"] == 12 and result["days"] == 30
+    levels = {level["value"]: level for level in result["levels"]}
+    assert [level["value"] for level in result["levels"]] == ["guess", "unsure", "sure"]
+    assert levels["sure"]["recent"] == {"answers": 3, "right": 3, "percent": 100}
+    assert levels["sure"]["before"] == {"answers": 3, "right": 1, "percent": 33}
+    assert levels["sure"]["all"] == {"answers": 6, "right": 4, "percent": 67}
+    assert levels["sure"]["change"] == 67
+    assert levels["guess"]["recent"]["percent"] is None and levels["guess"]["change"] is None
+    assert levels["guess"]["before"] == {"answers": 3, "right": 2, "percent": 67}
+    assert levels["unsure"]["recent"] == {"answers": 3, "right": 0, "percent": 0}
+    assert calibration(learner=None, now=now)["answers"] == 0

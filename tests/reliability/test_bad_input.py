@@ -8,7 +8,7 @@ from html import escape
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.models import AttentionRun
@@ -155,20 +155,32 @@ def test_term_api_bad_language_and_unknown_slug(client, glossary):
 
 
 @FUZZ
-@given(position=st.text(max_size=12), choice=st.text(max_size=12), unsure=st.text(max_size=4))
-def test_quiz_answer_fuzzed(glossary, position, choice, unsure):
+@given(
+    position=st.text(max_size=12),
+    choice=st.text(max_size=12),
+    confidence=st.one_of(st.sampled_from(["guess", "unsure", "sure"]), st.text(max_size=8)),
+)
+@example(position="0", choice="a", confidence="guess")  # valid: recorded
+@example(position="0", choice="a", confidence="")  # no confidence: refused
+@example(position="0", choice="a", confidence="SURE")
+def test_quiz_answer_fuzzed(glossary, position, choice, confidence):
     client = Client()
     client.post("/en/terms/softmax/quiz/start/")
     attempt = Attempt.objects.order_by("-started_at").first()
     item = attempt.items.order_by("position").first()
-    valid = position.strip() == str(item.position) and choice in item.choice_order
+    valid = (
+        position.strip() == str(item.position)
+        and choice in item.choice_order
+        and confidence in ("guess", "unsure", "sure")
+    )
     response = client.post(
         f"/en/quiz/attempts/{attempt.id}/answer/",
-        {"position": position, "choice": choice, "unsure": unsure},
+        {"position": position, "choice": choice, "confidence": confidence},
     )
     assert response.status_code == (200 if valid else 400)
-    answered = AttemptQuestion.objects.filter(attempt=attempt, answered_at__isnull=False).count()
-    assert answered == (1 if valid else 0)
+    answered = AttemptQuestion.objects.filter(attempt=attempt, answered_at__isnull=False)
+    assert answered.count() == (1 if valid else 0)
+    assert set(answered.values_list("confidence", flat=True)) == ({confidence} if valid else set())
     attempt.refresh_from_db()
     assert attempt.score <= 1 and attempt.finished_at is None
 
