@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt screenshots messages train-gpt clean
+.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt bench-soak screenshots messages train-gpt clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,10 @@ bench-gpt: $(VENV)/.installed
 
 bench-healthz: $(VENV)/.installed
 	$(PY) bench/bench_healthz.py
+
+# 10 minutes of pages and runs with workers killed and Redis restarted (not in `bench`).
+bench-soak: $(VENV)/.installed
+	$(PY) bench/bench_soak.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache db.sqlite3 .run

@@ -367,10 +367,34 @@ class World:
     workers: list[Proc]
     web: Proc
     gunicorn_args: list[str]
+    redis: Proc | None = None  # the dedicated redis-server; restart_redis() swaps its process
 
     def rows(self, sql: str, params=()) -> list[tuple]:
         with db_connect(self.database_url) as connection:
             return connection.execute(sql, params).fetchall()
+
+    def restart_redis(self, *, down_s: float = 0.0, timeout: float = 10) -> float:
+        """Stop the dedicated Redis (TERM; it keeps nothing on disk, so every queued message
+        goes), wait ``down_s`` seconds, start it again with the same arguments (same port, same
+        folder) and wait until it answers. Returns the seconds it did not answer. The teardown
+        stops whichever process is current (the ``Proc`` is updated in place)."""
+        from engine import redis_server
+
+        if self.redis is None:
+            raise RuntimeError("this World has no handle on its Redis")
+        args = list(self.redis.popen.args)
+        t0 = time.perf_counter()
+        stop_process(self.redis, timeout)
+        time.sleep(down_s)
+        self.redis.popen = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while not redis_server.answers(self.redis_url):
+            if not self.redis.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not come back on {self.redis_url}")
+            time.sleep(0.05)
+        return time.perf_counter() - t0
 
 
 @contextlib.contextmanager
@@ -396,7 +420,8 @@ def world(
         redis_dir = redis.args[redis.args.index("--dir") + 1]
         stack.callback(shutil.rmtree, redis_dir, True)
         # Callbacks run last-in first-out: Redis stops, then its folder goes.
-        stack.callback(stop_process, Proc("redis", redis, Path(os.devnull), own_group=False), 10)
+        redis_proc = Proc("redis", redis, Path(os.devnull), own_group=False)
+        stack.callback(stop_process, redis_proc, 10)
         redis_url = f"redis://127.0.0.1:{port}/0"
         print(f"redis on port {port} (dedicated to this run)")
 
@@ -437,7 +462,15 @@ def world(
             f"gunicorn {' '.join(gunicorn_args)} on {base_url}; logs in {log_dir}"
         )
         yield World(
-            env, base_url, redis_url, database_url, log_dir, workers, web, list(gunicorn_args)
+            env,
+            base_url,
+            redis_url,
+            database_url,
+            log_dir,
+            workers,
+            web,
+            list(gunicorn_args),
+            redis=redis_proc,
         )
         print("tearing down")
 

@@ -2,16 +2,14 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
-from engine.urls import api_urlpatterns as engine_api
 from pages import views as pages_views
-from pages.urls import api_urlpatterns as terms_api
+from pages.api import api
 
 urlpatterns = [
     path("healthz", pages_views.healthz, name="healthz"),
     path("robots.txt", pages_views.robots, name="robots"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include((terms_api, "lessons-api"))),
-    path("api/v1/", include(engine_api)),
+    path("api/v1/", api.urls),  # the term API and the live model's (pages.api), with OpenAPI
 ]
 
 urlpatterns += i18n_patterns(

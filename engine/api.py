@@ -1,20 +1,41 @@
 """The JSON API of the live model: submit a sentence, read a run (optionally waiting for it).
 
-Messages are in English, or Japanese with ``?lang=ja`` (the API has no language prefix)."""
+A django-ninja router (``pages.api`` mounts it with the term API under ``/api/v1/``): request
+bodies are checked by the pydantic schemas in ``engine.schemas``, which also describe every
+answer in the OpenAPI document. Messages are in English, or Japanese with ``?lang=ja`` (the API
+has no language prefix)."""
 
-import json
+import functools
+from typing import Annotated
 
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import translation
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from ninja import Query, Router, Status
+from ninja.decorators import decorate_view
 
 from . import catalogue, limits, presenters, selectors, services
 from .broker import broker_available, wait_until_final
 from .models import AttentionRun
+from .schemas import AttentionIn, ErrorOut, ModelsOut, RunOut, SubmittedOut, explained
 from .validation import InputError, validate_options
 from .views import rate_limited, read_run
+
+router = Router(tags=["live models"])
+
+LANG = Query(None, description="`ja` for messages in Japanese; English otherwise.")
+RETRY_AFTER = {
+    "responses": {
+        429: {
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before submitting again.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        }
+    }
+}
 
 
 def _error(message: str, status: int, **extra) -> JsonResponse:
@@ -26,55 +47,76 @@ def _error(message: str, status: int, **extra) -> JsonResponse:
     return response
 
 
+def _unavailable() -> JsonResponse:
+    return _error("The live model is unavailable right now; try again in a minute.", 503)
+
+
 def _run_url(request, run: AttentionRun) -> str:
-    return request.build_absolute_uri(reverse("api-attention-run", kwargs={"run_id": run.id}))
+    return request.build_absolute_uri(reverse("api:attention-run", kwargs={"run_id": run.id}))
 
 
-def _api_language(request) -> None:
-    """The API speaks English, or Japanese with ?lang=ja (it has no URL prefix to tell)."""
-    translation.activate("ja" if request.GET.get("lang") == "ja" else "en")
+def in_api_language(view):
+    """Speak English, or Japanese with ?lang=ja (the API has no URL prefix to tell), from
+    before the body is parsed: the schema's refusals are in the learner's language too."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        with translation.override("ja" if request.GET.get("lang") == "ja" else "en"):
+            return view(request, *args, **kwargs)
+
+    return wrapper
 
 
-@csrf_exempt  # a JSON API for scripts: no cookies are read, so there is nothing to forge
-@require_POST
-def api_submit(request):
-    _api_language(request)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limits.API_MAX_BODY or len(request.body) > limits.API_MAX_BODY:
-        kib = limits.API_MAX_BODY // 1024
-        return _error(f"The request body is too large; send at most {kib} KiB of JSON.", 413)
-    try:
-        payload = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _error('The body must be JSON in UTF-8, such as {"text": "The cat sat."}.', 400)
-    if not isinstance(payload, dict):
-        return _error('The body must be a JSON object with a "text" field.', 400)
-    if "text" not in payload:
-        return _error('The field "text" is missing.', 400, field="text")
+def body_size_capped(view):
+    """413 for a body over ``limits.API_MAX_BODY``, before anything reads or parses it."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limits.API_MAX_BODY or len(request.body) > limits.API_MAX_BODY:
+            kib = limits.API_MAX_BODY // 1024
+            return _error(f"The request body is too large; send at most {kib} KiB of JSON.", 413)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@router.post(
+    "attention",
+    url_name="attention",
+    summary="Submit a sentence to a live model",
+    response={202: SubmittedOut, 400: ErrorOut, 413: ErrorOut, 429: ErrorOut, 503: ErrorOut},
+    openapi_extra=RETRY_AFTER,
+)
+@decorate_view(in_api_language, body_size_capped)
+def api_submit(request, payload: AttentionIn, lang: str | None = LANG):
+    """Queue a run, or return an identical request's finished result at once (`reused`)."""
     if not broker_available():
-        return _error("The live model is unavailable right now; try again in a minute.", 503)
+        return _unavailable()
     if wait := rate_limited(request):
         return _error(f"Too many submissions; retry in {wait} seconds.", 429, retry_after=wait)
+    compare_text = payload.compare_text or ""
     try:
         options = validate_options(
-            model=payload.get("model"),
-            generate=payload.get("generate"),
-            temperature=payload.get("temperature"),
-            top_k=payload.get("top_k"),
-            seed=payload.get("seed"),
-            compare_text=payload.get("compare_text") or "",
+            model=payload.model,
+            generate=payload.generate,
+            temperature=payload.temperature,
+            top_k=payload.top_k,
+            seed=payload.seed,
+            compare_text=compare_text,
         )
         run, reused = services.submit_run(
-            text=payload["text"], compare_text=payload.get("compare_text") or "", options=options
+            text=payload.text, compare_text=compare_text, options=options
         )
     except InputError as error:
         return _error(error.message, 400, field=error.field)
     except services.Unavailable:
-        return _error("The live model is unavailable right now; try again in a minute.", 503)
-    return JsonResponse(
+        return _unavailable()
+    return Status(
+        202,
         {
             "id": str(run.id),
             "model": run.model,
@@ -82,61 +124,72 @@ def api_submit(request):
             "reused": reused,
             "url": _run_url(request, run),
         },
-        status=202,
     )
 
 
-@require_GET
+@router.get("models", url_name="models", summary="The live models", response=ModelsOut)
 def api_models(request):
-    """The live models: what each is, its size, what it was trained on, where its files are."""
-    return JsonResponse(
-        {
-            "models": [
-                {
-                    "id": model.id,
-                    "name": model.name,
-                    "kind": model.kind,
-                    "layers": model.layers,
-                    "heads": model.heads,
-                    "hidden_size": model.hidden,
-                    "context": model.context,
-                    "vocab_size": model.vocab,
-                    "parameters": model.parameters,
-                    "trained_on": model.trained_on,
-                    "checkpoint": model.checkpoint,
-                }
-                for model in catalogue.all_models()
-            ]
-        },
-        json_dumps_params={"ensure_ascii": False},
-    )
+    """What each model is, its size, what it was trained on, where its files are."""
+    return {
+        "models": [
+            {
+                "id": model.id,
+                "name": model.name,
+                "kind": model.kind,
+                "layers": model.layers,
+                "heads": model.heads,
+                "hidden_size": model.hidden,
+                "context": model.context,
+                "vocab_size": model.vocab,
+                "parameters": model.parameters,
+                "trained_on": model.trained_on,
+                "checkpoint": model.checkpoint,
+            }
+            for model in catalogue.all_models()
+        ]
+    }
 
 
 def _top(entries: list[dict]) -> list[dict]:
     return [{"token": entry["token"], "p": round(entry["p"], 5)} for entry in entries]
 
 
-def _index(value: str | None, upper: int) -> int | None:
-    """An optional index in 0..upper-1 from the query string; ValueError for anything else."""
-    if value is None:
-        return None
-    number = int(value)
-    if not 0 <= number < upper:
-        raise ValueError(value)
-    return number
+def _wait_message(_value) -> str:
+    return f"wait must be a number of seconds, at most {limits.MAX_WAIT:g}."
 
 
-@require_GET
-def api_run(request, run_id):
-    """A run as JSON. Messages are in English, or Japanese with ?lang=ja."""
-    _api_language(request)
+def _index_message(_value) -> str:
+    return "layer and head must be whole numbers from 0."
+
+
+Wait = Annotated[float, explained(_wait_message)]
+Index = Annotated[int | None, explained(_index_message)]
+WAIT = Query(0.0, description=f"Seconds (at most {limits.MAX_WAIT:g}) to wait for the run to end.")
+LAYER = Query(None, ge=0, description="Only this layer's attention.")
+HEAD = Query(None, ge=0, description="Only this head's attention.")
+LANG_RUN = Query(None, description="`ja` for messages in Japanese; English otherwise.")
+
+
+@router.get(
+    "attention/{run_id}/",
+    url_name="attention-run",
+    summary="Read a run",
+    response={200: RunOut, 400: ErrorOut, 404: ErrorOut},
+    exclude_unset=True,
+)
+@decorate_view(in_api_language)
+def api_run(
+    request,
+    run_id: str,
+    wait: Wait = WAIT,
+    layer: Index = LAYER,
+    head: Index = HEAD,
+    lang: str | None = LANG_RUN,
+):
+    """A run as JSON: its status, and once done its attention."""
     run = read_run(run_id)
     if run is None:
         return _error("No run with this id.", 404)
-    try:
-        wait = float(request.GET.get("wait") or 0)
-    except ValueError:
-        return _error(f"wait must be a number of seconds, at most {limits.MAX_WAIT:g}.", 400)
     if wait > 0 and not run.is_final:
         wait_until_final(run_id=run.id, timeout=wait)
         run = selectors.run_for_read(run.id)
@@ -162,10 +215,7 @@ def api_run(request, run_id):
     if run.status == AttentionRun.Status.QUEUED:
         body["ahead"] = selectors.queue_position(run=run)
     if run.status == AttentionRun.Status.DONE:
-        try:
-            layer = _index(request.GET.get("layer"), run.layers)
-            head = _index(request.GET.get("head"), run.heads)
-        except ValueError:
+        if (layer is not None and layer >= run.layers) or (head is not None and head >= run.heads):
             return _error(f"layer must be 0-{run.layers - 1} and head 0-{run.heads - 1}.", 400)
         weights = presenters.RunData(run).weights  # [L, H, T, T]
         if layer is not None:
@@ -178,4 +228,4 @@ def api_run(request, run_id):
             body["lens"] = [_top(layer) for layer in run.lens]
         else:
             body["similarity"] = run.similarity
-    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+    return body

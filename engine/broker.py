@@ -11,7 +11,7 @@ import logging
 import time
 
 import redis
-from celery import current_app
+from celery import Celery, current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -44,13 +44,24 @@ def broker_available() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=8)
+def _ping_app(url: str) -> Celery:
+    """A small Celery app bound to ``url``, for pinging workers. The main app's control
+    publishes through the producer pool of the broker it first connected to, so a process whose
+    broker URL changes (a test's own Redis) would ping a broker that is gone."""
+    app = Celery("attention-lab-ping", broker=url, set_as_current=False)
+    app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    app.conf.broker_connection_timeout = settings.CELERY_BROKER_CONNECTION_TIMEOUT
+    app.conf.broker_connection_max_retries = 1
+    return app
+
+
 def workers_answer(*, timeout: float = PING_TIMEOUT) -> bool:
     """Whether at least one inference worker answers a ping. Returns at the first answer
     (``limit=1``) instead of waiting out the whole timeout for workers that may not exist."""
-    app = current_app
+    app = _ping_app(settings.CELERY_BROKER_URL)
     try:
-        with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
-            replies = app.control.ping(timeout=timeout, limit=1, connection=connection) or []
+        replies = app.control.ping(timeout=timeout, limit=1) or []
     except (OperationalError, redis.RedisError, OSError):
         return False
     return bool(replies)

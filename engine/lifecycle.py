@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from .arrays import pack
@@ -112,6 +112,40 @@ def start_run(*, run_id, worker: str = "") -> AttentionRun | None:
     return run
 
 
+def _close_broken_connection() -> None:
+    try:
+        connection.close()
+    except DatabaseError as error:
+        log.info("closing the broken database connection: %r", error)
+
+
+def _store_result(run: AttentionRun) -> None:
+    """Write the finished run and announce it. A database that is down at that moment
+    (restarting, failing over) is waited for: the result is kept in memory and the write tried
+    again with backoff, on a fresh connection, for up to ENGINE_RESULT_WRITE_RETRY_S seconds, so
+    that no finished run is lost to a short outage. Past that the error goes up and the task
+    fails the run as usual."""
+    deadline = time.monotonic() + settings.ENGINE_RESULT_WRITE_RETRY_S
+    delay = 0.2
+    while True:
+        try:
+            run.save()
+            break
+        except (OperationalError, InterfaceError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "run %s computed; database unavailable (%s), writing it again in %.1f s",
+                run.id,
+                error.__class__.__name__,
+                delay,
+            )
+            _close_broken_connection()
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    announce_final(run_id=run.id)
+
+
 def _top(entries) -> list[dict]:
     return [{"id": int(i), "token": text, "p": float(p)} for i, text, p in entries]
 
@@ -137,7 +171,12 @@ def _compute_gpt(run: AttentionRun) -> AttentionRun:
 
         def on_token(token_id: int, text: str, p: float) -> None:
             generated.append({"id": int(token_id), "token": text, "p": float(p)})
-            AttentionRun.objects.filter(id=run.id).update(generated=generated)
+            try:
+                AttentionRun.objects.filter(id=run.id).update(generated=generated)
+            except (OperationalError, InterfaceError) as error:
+                # Progress only: the whole result is written at the end (see _store_result).
+                log.warning("run %s: progress not written (%r)", run.id, error)
+                _close_broken_connection()
 
         generation = model.generate(
             run.text,
@@ -158,8 +197,7 @@ def _compute_gpt(run: AttentionRun) -> AttentionRun:
     run.compute_ms = (time.perf_counter() - started) * 1000
     run.status = Status.DONE
     run.finished_at = timezone.now()
-    run.save()
-    announce_final(run_id=run.id)
+    _store_result(run)
     return run
 
 
@@ -188,8 +226,7 @@ def compute_run(run: AttentionRun) -> AttentionRun:
         run.compare_weights = pack(second.weights)
         run.similarity = float(similarity)
     run.finished_at = timezone.now()
-    run.save()
-    announce_final(run_id=run.id)
+    _store_result(run)
     return run
 
 

@@ -88,6 +88,15 @@ class AttentionRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"], name="run_status_created")]
+        constraints = [
+            # One unfinished run per input: two identical submissions at the same moment (a
+            # double click) share one run; the database refuses the second (engine.services).
+            models.UniqueConstraint(
+                fields=["input_key"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="run_one_unfinished_per_input",
+            )
+        ]
 
     def __str__(self):
         return f"{self.id} {self.status}: {self.text[:40]}"

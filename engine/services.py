@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .broker import announce_final, broker_available, send_run
@@ -18,6 +18,7 @@ from .validation import ENCODER, RunOptions, input_key, validate_text
 
 log = logging.getLogger(__name__)
 Status = AttentionRun.Status
+UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
 
 class Unavailable(Exception):
@@ -27,11 +28,16 @@ class Unavailable(Exception):
 def submit_run(
     *, text: str, compare_text: str = "", options: RunOptions = ENCODER
 ) -> tuple[AttentionRun, bool]:
-    """Validate, then reuse a finished identical run or create and enqueue a new one.
+    """Validate, then reuse a finished identical run, or the identical run still queued or
+    running, or create and enqueue a new one.
 
     ``options`` (from ``validation.validate_options``) choose the model and, for the GPT, the
-    generation. Returns ``(run, reused)``. Raises InputError for bad input and Unavailable when
-    the broker is down (checked before anything is written, so nothing half-made stays behind).
+    generation. Returns ``(run, reused)``: ``reused`` is True for a finished result or a run
+    already under way. Two identical submissions at the same moment (a double click) make one
+    run: the database allows one unfinished run per input (``run_one_unfinished_per_input``),
+    so the second insert fails and that request takes the first one's run. Raises InputError
+    for bad input and Unavailable when the broker is down (checked before anything is written,
+    so nothing half-made stays behind).
     """
     text = validate_text(text, field="text", options=options)
     compare_text = validate_text(compare_text, field="compare_text", required=False)
@@ -42,19 +48,34 @@ def submit_run(
         return existing, True
     if not broker_available():
         raise Unavailable
-    with transaction.atomic():
-        run = AttentionRun.objects.create(
-            text=text,
-            compare_text=compare_text,
-            input_key=key,
-            model=options.model,
-            generate=options.generate,
-            temperature=options.temperature,
-            top_k=options.top_k,
-            seed=options.seed,
-        )
-        transaction.on_commit(lambda: send_run(run_id=run.id))
+    if (under_way := _unfinished_run(key)) is not None:
+        return under_way, True
+    try:
+        with transaction.atomic():
+            run = AttentionRun.objects.create(
+                text=text,
+                compare_text=compare_text,
+                input_key=key,
+                model=options.model,
+                generate=options.generate,
+                temperature=options.temperature,
+                top_k=options.top_k,
+                seed=options.seed,
+            )
+            transaction.on_commit(lambda: send_run(run_id=run.id))
+    except IntegrityError:
+        # Another request inserted the identical run at the same moment; the unique index made
+        # this insert wait for its commit, so it can be read now: share it (the newest run of
+        # this input, even if it has finished or failed in the meantime).
+        shared = AttentionRun.objects.filter(input_key=key).order_by("-created_at")
+        return shared.defer(*AttentionRun.ARRAY_FIELDS).first(), True
     return run, False
+
+
+def _unfinished_run(key: str) -> AttentionRun | None:
+    """The queued or running run of this input, if there is one (at most one: a constraint)."""
+    unfinished = AttentionRun.objects.filter(input_key=key, status__in=UNFINISHED)
+    return unfinished.defer(*AttentionRun.ARRAY_FIELDS).first()
 
 
 # --- stale runs -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import views
 
 app_name = "engine"
 
@@ -11,9 +11,4 @@ urlpatterns = [
     path("runs/<str:run_id>/thumb/<int:layer>/<int:head>.svg", views.thumbnail, name="thumbnail"),
 ]
 
-# Mounted under /api/v1/ by config.urls (no language prefix; names are not namespaced).
-api_urlpatterns = [
-    path("models", api.api_models, name="api-models"),
-    path("attention", api.api_submit, name="api-attention"),
-    path("attention/<str:run_id>/", api.api_run, name="api-attention-run"),
-]
+# The JSON API (engine.api) is a django-ninja router that pages.api mounts under /api/v1/.

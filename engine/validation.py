@@ -54,17 +54,50 @@ class RunOptions:
 ENCODER = RunOptions()  # the defaults: the encoder, nothing generated
 
 
-def _integer(value, *, field: str, low: int, high: int, default, message: str):
+def model_message(model) -> str:
+    """The refusal of an unknown model, naming the ones there are."""
+    return _("Unknown model %(model)s. Choose one of: %(models)s.") % {
+        "model": str(model)[:40],
+        "models": ", ".join(LiveModel.values),
+    }
+
+
+def option_message(field: str) -> str:
+    """What a generation setting must be, in the active language: the message a refusal of
+    ``field`` shows (the form, and the API's request schema, ``engine.schemas``)."""
+    if field == "generate":
+        return _("The number of tokens to generate must be a whole number from 0 to %(max)d.") % {
+            "max": MAX_GENERATE
+        }
+    if field == "temperature":
+        return _("The temperature must be a number from 0 (greedy) to %(max)s.") % {
+            "max": MAX_TEMPERATURE
+        }
+    if field == "top_k":
+        return _("top-k must be a whole number from 0 (no limit) to %(max)d.") % {"max": MAX_TOP_K}
+    if field == "seed":
+        return _("The seed must be a whole number from 0 to %(max)d.") % {"max": MAX_SEED}
+    raise KeyError(field)
+
+
+def text_type_message(value) -> str:
+    """The refusal of a sentence that is not a string (None: none was given)."""
+    if value is None:
+        return _("Type a sentence for the model to read.")
+    return _("The sentence must be text.")
+
+
+def _integer(value, *, field: str, low: int, high: int, default):
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InputError(field, message)
+        raise InputError(field, option_message(field))
     try:
         number = int(value)
     except ValueError:
-        raise InputError(field, message) from None
+        raise InputError(field, option_message(field)) from None
     if not low <= number <= high:
-        raise InputError(field, message)
+        raise InputError(field, option_message(field))
     return number
 
 
@@ -74,26 +107,14 @@ def validate_options(
     """Check the model and the generation settings; every refusal says what is allowed."""
     model = model or LiveModel.MINILM
     if model not in LiveModel.values:
-        raise InputError(
-            "model",
-            _("Unknown model %(model)s. Choose one of: %(models)s.")
-            % {"model": str(model)[:40], "models": ", ".join(LiveModel.values)},
-        )
+        raise InputError("model", model_message(model))
     if not catalogue.installed(model):
         raise InputError(
             "model",
             _("The model %(model)s is not installed on this server. Choose another one.")
             % {"model": model},
         )
-    generate = _integer(
-        generate,
-        field="generate",
-        low=0,
-        high=MAX_GENERATE,
-        default=0,
-        message=_("The number of tokens to generate must be a whole number from 0 to %(max)d.")
-        % {"max": MAX_GENERATE},
-    )
+    generate = _integer(generate, field="generate", low=0, high=MAX_GENERATE, default=0)
     if model == LiveModel.MINILM and generate:
         raise InputError(
             "generate",
@@ -112,28 +133,9 @@ def validate_options(
     except (TypeError, ValueError):
         temperature = -1.0
     if isinstance(temperature, bool) or not 0.0 <= temperature <= MAX_TEMPERATURE:
-        raise InputError(
-            "temperature",
-            _("The temperature must be a number from 0 (greedy) to %(max)s.")
-            % {"max": MAX_TEMPERATURE},
-        )
-    top_k = _integer(
-        top_k,
-        field="top_k",
-        low=0,
-        high=MAX_TOP_K,
-        default=0,
-        message=_("top-k must be a whole number from 0 (no limit) to %(max)d.")
-        % {"max": MAX_TOP_K},
-    )
-    seed = _integer(
-        seed,
-        field="seed",
-        low=0,
-        high=MAX_SEED,
-        default=None,
-        message=_("The seed must be a whole number from 0 to %(max)d.") % {"max": MAX_SEED},
-    )
+        raise InputError("temperature", option_message("temperature"))
+    top_k = _integer(top_k, field="top_k", low=0, high=MAX_TOP_K, default=0)
+    seed = _integer(seed, field="seed", low=0, high=MAX_SEED, default=None)
     if not generate:  # nothing is sampled: the knobs change nothing, and the key stays the same
         temperature, top_k, seed = 0.0, 0, None
     elif temperature == 0.0:  # greedy
@@ -150,10 +152,8 @@ def validate_text(
     """
     if not required and (value is None or (isinstance(value, str) and not value.strip())):
         return ""
-    if value is None:
-        raise InputError(field, _("Type a sentence for the model to read."))
-    if not isinstance(value, str):
-        raise InputError(field, _("The sentence must be text."))
+    if value is None or not isinstance(value, str):
+        raise InputError(field, text_type_message(value))
     if not value.strip():
         raise InputError(field, _("The sentence is empty. Type a few words for the model to read."))
     controls = _control_characters(value)

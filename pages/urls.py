@@ -12,8 +12,4 @@ urlpatterns = [
     path("terms/<slug:slug>/", views.term, name="term"),
 ]
 
-# Mounted under /api/v1/ by config.urls, in the namespace "lessons-api".
-api_urlpatterns = [
-    path("terms/", views.api_terms, name="api-terms"),
-    path("terms/<slug:slug>/", views.api_term, name="api-term"),
-]
+# The term API is in pages.api, with the live model's, under /api/v1/.

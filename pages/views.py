@@ -1,8 +1,8 @@
 """Pages that combine apps: the home map and the term page (lessons, coloured by the learner's
-quiz mastery), the term API, the health check, robots.txt and the error pages."""
+quiz mastery), the health check, robots.txt and the error pages. The term API is ``pages.api``."""
 
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from engine.broker import broker_available, workers_answer
 from lessons import selectors
 from lessons.graph import knowledge_map, term_graph
-from lessons.models import LANGS, TIER_LABELS, TIERS
+from lessons.models import TIER_LABELS, TIERS
 from quiz.models import Mastery
 from quiz.selectors import current_learner, mastery_map
 
@@ -20,11 +20,6 @@ START_HERE = "transformer"
 
 def _lang(request) -> str:
     return get_language() or "ja"
-
-
-def _api_lang(request) -> str:
-    lang = request.GET.get("lang", "ja")
-    return lang if lang in LANGS else ""
 
 
 # --- lessons with the learner's mastery ---------------------------------------------------------
@@ -91,67 +86,6 @@ def term(request, slug: str):
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "pages/term.html#tier-panel", context)
     return render(request, "pages/term.html", context)
-
-
-# --- the term API (read-only) -----------------------------------------------------------------
-
-
-def _bad_lang():
-    return JsonResponse({"error": "lang must be 'ja' or 'en'"}, status=400)
-
-
-@require_GET
-def api_terms(request):
-    lang = _api_lang(request)
-    if not lang:
-        return _bad_lang()
-    refs = selectors.glossary(lang=lang).refs.values()
-    return JsonResponse(
-        {
-            "terms": [
-                {
-                    "slug": ref.slug,
-                    "title": ref.title,
-                    "summary": ref.summary,
-                    "url": request.build_absolute_uri(ref.url),
-                }
-                for ref in refs
-            ]
-        },
-        json_dumps_params={"ensure_ascii": False},
-    )
-
-
-@require_GET
-def api_term(request, slug: str):
-    lang = _api_lang(request)
-    if not lang:
-        return _bad_lang()
-    try:
-        page = selectors.term_page(slug=slug, lang=lang)
-    except Http404:
-        return JsonResponse({"error": f"no term with slug {slug!r}"}, status=404)
-    text = page.text
-    return JsonResponse(
-        {
-            "slug": page.term.slug,
-            "lang": text.lang,
-            "title": text.title,
-            "summary": text.summary,
-            "overview": text.overview_html,
-            "tiers": {tier: text.tier_html(tier) for tier in TIERS},
-            "prerequisites": [ref.slug for ref in page.prerequisites],
-            "children": [ref.slug for ref in page.children],
-            "related": [ref.slug for ref in page.related],
-            "learning_path": [ref.slug for ref in page.learning_path],
-            "sources": [
-                {"authors": s.authors, "title": s.title, "year": s.year, "url": s.url}
-                for s in page.sources
-            ],
-            "quiz_questions": page.term.questions.count(),
-        },
-        json_dumps_params={"ensure_ascii": False},
-    )
 
 
 # --- health and errors ------------------------------------------------------------------------

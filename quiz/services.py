@@ -153,13 +153,22 @@ def merge_learners(*, source: Learner, target: Learner) -> None:
 
 
 def merge_session_learner(*, request, user) -> None:
-    """On log-in: the session's anonymous progress joins the account's."""
+    """On log-in: the session's anonymous progress joins the account's, once.
+
+    The anonymous learner's row is locked first, then the account's: a quiz answer of either
+    takes the same lock first (see ``answer``), so an answer in flight is counted before the
+    merge moves it or refused after it, never half-moved; and two log-ins of one session at the
+    same moment (a double click) merge once, the second finding nothing left to merge."""
     learner_id = request.session.get(SESSION_KEY)
     target, _created = Learner.objects.get_or_create(user=user)
     if learner_id is not None:
-        source = Learner.objects.filter(pk=learner_id, user__isnull=True).first()
-        if source is not None:
-            merge_learners(source=source, target=target)
+        with transaction.atomic():
+            source = (
+                Learner.objects.select_for_update().filter(pk=learner_id, user__isnull=True).first()
+            )
+            if source is not None:
+                target = Learner.objects.select_for_update().get(pk=target.pk)
+                merge_learners(source=source, target=target)
         request.session.pop(SESSION_KEY, None)
 
 
@@ -336,6 +345,10 @@ def answer(
     nothing."""
     now = now or timezone.now()
     with transaction.atomic():
+        # The learner's row first (as a log-in's merge does), then the attempt: concurrent
+        # answers, and a log-in that merges this learner, wait for each other in one order.
+        if Learner.objects.select_for_update().filter(pk=learner.pk).first() is None:
+            raise QuizError(_("This quiz attempt does not exist or is not yours."))
         attempt = Attempt.objects.select_for_update().filter(id=attempt_id, learner=learner).first()
         if attempt is None:
             raise QuizError(_("This quiz attempt does not exist or is not yours."))
@@ -360,7 +373,15 @@ def answer(
         item.chosen_key = choice_key
         item.correct = choice_key == item.question.correct_key
         item.answered_at = now
-        item.save(update_fields=["chosen_key", "correct", "confidence", "answered_at"])
+        # Conditional: of two answers to one question at the same moment, one is recorded.
+        recorded = AttemptQuestion.objects.filter(pk=item.pk, answered_at__isnull=True).update(
+            chosen_key=item.chosen_key,
+            correct=item.correct,
+            confidence=item.confidence,
+            answered_at=now,
+        )
+        if not recorded:
+            raise QuizError(_("This question has already been answered."))
         _schedule(
             learner=learner,
             question=item.question,

@@ -1,10 +1,12 @@
 import csv
 import io
 import json
+import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,6 +17,8 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
 
 from engine import services as engine_services
 from engine.models import AttentionRun
@@ -24,6 +28,8 @@ from lessons.models import TIER_LABELS, Term
 
 from . import selectors, services
 from .models import Confidence, Mastery
+
+log = logging.getLogger(__name__)
 
 
 def _error(request, message: str, *, term=None):
@@ -332,6 +338,47 @@ def review_answer(request):
     if request.htmx:
         return render(request, "quiz/review.html#review-feedback", context)
     return render(request, "quiz/review.html", context)
+
+
+def _login_username(group, request) -> str:
+    """The account a log-in attempt names, as the rate limit counts it (case and spaces aside)."""
+    field = get_user_model().USERNAME_FIELD
+    return " ".join(request.POST.get(field, "").split()).casefold()[:150]
+
+
+def login_limited(request) -> int:
+    """Count this log-in attempt, per client (IP) and per account named, before any password is
+    checked. 0 when it may go on, else the seconds to wait. With the cache (Redis) down nobody
+    is locked out: the attempt goes on, unlimited, and a warning is logged."""
+    limits = (
+        ("accounts-login-ip", "ip", settings.ACCOUNTS_LOGIN_RATE_PER_IP),
+        ("accounts-login-account", _login_username, settings.ACCOUNTS_LOGIN_RATE_PER_ACCOUNT),
+    )
+    wait = 0
+    for group, key, rate in limits:
+        try:
+            usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
+        except RedisError as error:
+            log.warning("log-in rate limit not counted, the cache is down: %r", error)
+            return 0
+        if usage is not None and usage["should_limit"]:
+            wait = max(wait, 1, int(usage["time_left"]))
+    return wait
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in (which rotates the session key), limited per client and per account.
+    A limited attempt gets a 429 page in the learner's language with ``Retry-After``, whether
+    its password is right or wrong: a locked account cannot be probed."""
+
+    def post(self, request, *args, **kwargs):
+        if wait := login_limited(request):
+            response = render(
+                request, "registration/login_limited.html", {"wait": wait}, status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 @require_http_methods(["GET", "POST"])

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "csp",
     "django_ratelimit",
     "template_partials",
+    "ninja",  # its Swagger UI static files: the API docs page loads nothing from a CDN
     "lessons",
     "quiz",
     "engine",
@@ -35,6 +36,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A database outage answers 503 (page, fragment or JSON), and a broken connection is dropped
+    # at the end of each request, so the process recovers when the database is back.
+    "pages.middleware.DatabaseUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,6 +82,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that is down or unreachable is known within this many seconds (libpq's
+    # connect_timeout), not after the system's TCP timeout: pages answer 503, /healthz says so.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=2
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -104,6 +114,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Log-in attempts, counted before the password is checked: per client (IP, see
+# RATELIMIT_IP_META_KEY) and per account named. Past either, a 429 page with Retry-After.
+ACCOUNTS_LOGIN_RATE_PER_IP = env("ACCOUNTS_LOGIN_RATE_PER_IP", default="30/m")
+ACCOUNTS_LOGIN_RATE_PER_ACCOUNT = env("ACCOUNTS_LOGIN_RATE_PER_ACCOUNT", default="10/10m")
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -195,6 +209,9 @@ RATELIMIT_IP_META_KEY = env("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 # lost it, or been down when it was submitted), and failed with a message after the second.
 ENGINE_QUEUED_RESEND_AFTER = env.int("ENGINE_QUEUED_RESEND_AFTER", default=30)
 ENGINE_QUEUED_GIVE_UP_AFTER = env.int("ENGINE_QUEUED_GIVE_UP_AFTER", default=600)
+# A worker that finishes a run while the database is down keeps the result and tries to write it
+# again, with backoff, for up to this many seconds (inside the run's soft time limit).
+ENGINE_RESULT_WRITE_RETRY_S = env.float("ENGINE_RESULT_WRITE_RETRY_S", default=30)
 
 LOGGING = {
     "version": 1,

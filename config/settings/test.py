@@ -12,6 +12,8 @@ ALLOWED_HOSTS = ["*"]
 CELERY_IMPORTS = ["tests.worker_tasks"]
 ENGINE_QUEUED_RESEND_AFTER = 2
 ENGINE_RATE_LIMIT = env("ENGINE_RATE_LIMIT", default="1000/m")
+# The browser tests log in often from one address; the account tests set their own limits.
+ACCOUNTS_LOGIN_RATE_PER_IP = ACCOUNTS_LOGIN_RATE_PER_ACCOUNT = "1000/m"
 
 # The tests use their own Redis database (15 by default), so that a `make run` worker on the
 # same server never takes a test's task.
