@@ -122,3 +122,50 @@ def test_axe_finds_a_link_inside_an_image(browser):
     violations = {v["id"] for v in _axe_violations(page)}
     context.close()
     assert "nested-interactive" in violations
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_signed_in_class_and_run_pages_pass_axe(
+    live_server, glossary_tx, celery_worker_process, browser, django_user_model, lang
+):
+    """The pages that need an account or a finished run: a teacher's classes, the dashboard,
+    the join page, deleting one's data, and both live models' run pages."""
+    from quiz import services
+    from tests.conftest import wait_for_run
+
+    teacher = django_user_model.objects.create_user("axe-teacher", password="a-long-pass-phrase-42")
+    classroom = services.create_classroom(teacher=teacher, name="Axe class")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="ja-JP", bypass_csp=True
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}/{lang}/accounts/login/")
+    page.fill("input[name=username]", "axe-teacher")
+    page.fill("input[name=password]", "a-long-pass-phrase-42")
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_load_state()
+    runs = []
+    for body in (
+        {"text": "The cat sat on the mat."},
+        {"text": "猫が", "model": "gpt", "generate": 4},
+    ):
+        response = page.request.post(f"{live_server.url}/api/v1/attention", data=body)
+        assert response.status == 202, response.text()
+        runs.append(response.json()["id"])
+    for run_id in runs:
+        assert wait_for_run(run_id).status == "done"
+    found = {}
+    for url in (
+        f"/{lang}/classes/",
+        f"/{lang}/classes/{classroom.pk}/",
+        f"/{lang}/classes/join/{classroom.join_code}/",
+        f"/{lang}/progress/delete/",
+        *(f"/{lang}/demo/runs/{run_id}/" for run_id in runs),
+        f"/{lang}/demo/runs/{runs[1]}/?kind=step",
+    ):
+        response = page.goto(f"{live_server.url}{url}")
+        assert response.status == 200, url
+        if violations := _axe_violations(page):
+            found[url] = violations
+    context.close()
+    assert found == {}, found
