@@ -17,8 +17,10 @@ template.
 """
 
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 import networkx as nx
@@ -358,8 +360,7 @@ def _sugiyama(
             count = _crossings(orders, chains.values())
             if best is None or count < best[0]:
                 best = (count, orders)
-            for _step in sugiyama.ordering_step():
-                pass
+            deque(sugiyama.ordering_step(), maxlen=0)  # run one round (it yields per layer)
         orders = _exchange(best[1], chains.values())
         real = set(vertices.values())
         x = _place(orders, chains.values(), real=real, across=across, xspace=xspace)
@@ -494,6 +495,24 @@ def term_graph(
     return Layout(nodes, drawn_edges, width, height)
 
 
+@lru_cache(maxsize=8)
+def _map_geometry(slugs: tuple[str, ...], prerequisite_edges: tuple[tuple[str, str], ...]):
+    """Where the map's nodes and edges go: it depends only on the terms and their edges, not on
+    titles, language or the learner, so it is computed once per glossary and kept (the layout
+    takes about 19 ms). The caller must not change what it returns."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(slugs)
+    graph.add_edges_from(prerequisite_edges)
+    depth = prerequisite_depths(graph)
+    ordered = sorted(graph, key=lambda s: (depth[s], s))
+    edges = sorted(graph.edges, key=lambda e: (depth[e[0]], e[0], depth[e[1]], e[1]))
+    drawn = _sugiyama(
+        ordered, edges, across=NODE_W, along=NODE_H, xspace=MAP_XSPACE, yspace=MAP_YSPACE
+    )
+    routes = _ports(drawn, edges, across=NODE_W, along=NODE_H)
+    return ordered, edges, depth, drawn, routes
+
+
 def knowledge_map(
     *,
     terms: list[tuple[str, str, str]],
@@ -504,16 +523,9 @@ def knowledge_map(
     """All terms in rows by prerequisite depth, each row ordered by grandalf to reduce edge
     crossings, edges from prerequisite to term routed around the nodes. ``mastery`` as for
     ``term_graph``."""
-    graph = nx.DiGraph()
-    graph.add_nodes_from(slug for slug, _title, _url in terms)
-    graph.add_edges_from(prerequisite_edges)
-    depth = prerequisite_depths(graph)
-    slugs = sorted(graph, key=lambda s: (depth[s], s))
-    edges = sorted(graph.edges, key=lambda e: (depth[e[0]], e[0], depth[e[1]], e[1]))
-    drawn = _sugiyama(
-        slugs, edges, across=NODE_W, along=NODE_H, xspace=MAP_XSPACE, yspace=MAP_YSPACE
+    slugs, edges, depth, drawn, routes = _map_geometry(
+        tuple(slug for slug, _title, _url in terms), tuple(sorted(prerequisite_edges))
     )
-    routes = _ports(drawn, edges, across=NODE_W, along=NODE_H)
     info = {slug: (title, url) for slug, title, url in terms}
     nodes = [
         Node(

@@ -4,10 +4,21 @@ depend on the authored content."""
 import pathlib
 import textwrap
 
-QUIZ = "\n".join(
-    f"""  - id: q{n}
+
+def quiz_yaml(*, prompt: str = "Question {n}?", extra_choices=(), count: int = 5) -> str:
+    """``count`` questions in the authored YAML form: choice a is right, b wrong, then each
+    ``(key, text, explanation)`` of ``extra_choices`` as a further wrong choice."""
+    wrong = "".join(
+        f"""      - key: {key}
+        text: "{text}"
+        explanation: "{explanation}"
+"""
+        for key, text, explanation in extra_choices
+    )
+    return "\n".join(
+        f"""  - id: q{n}
     section: beginner
-    question: "Question {n}?"
+    question: "{prompt.format(n=n)}"
     choices:
       - key: a
         text: "Right"
@@ -16,9 +27,12 @@ QUIZ = "\n".join(
       - key: b
         text: "Wrong"
         explanation: "Because not."
-"""
-    for n in range(1, 6)
-)
+{wrong}"""
+        for n in range(1, count + 1)
+    )
+
+
+QUIZ = quiz_yaml()
 
 
 def term_file(

@@ -23,28 +23,13 @@ from quiz.models import (
     ReviewCard,
     TermProgress,
 )
-from tests.factories import small_content, term_file
+from tests.factories import quiz_yaml, small_content, term_file
 
 pytestmark = pytest.mark.django_db
 
 # Five questions of three choices (a is right); authored order a, b, c.
-QUIZ3 = "\n".join(
-    f"""  - id: q{n}
-    section: beginner
-    question: "Alpha question {n}?"
-    choices:
-      - key: a
-        text: "Right"
-        correct: true
-        explanation: "Because."
-      - key: b
-        text: "Wrong"
-        explanation: "Because not."
-      - key: c
-        text: "Other"
-        explanation: "Not this one either."
-"""
-    for n in range(1, 6)
+QUIZ3 = quiz_yaml(
+    prompt="Alpha question {n}?", extra_choices=[("c", "Other", "Not this one either.")]
 )
 
 
