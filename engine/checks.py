@@ -70,13 +70,26 @@ def start_check(*, run: AttentionRun | None) -> tuple[FaithfulnessCheck, bool]:
     if (refused := refusal(run)) is not None:
         raise refused
     existing = FaithfulnessCheck.objects.filter(run=run).first()
-    if existing is not None:
+    if existing is not None and not _may_retry(existing):
         return existing, False
     if not broker_available():
         raise CheckRefused(
-            _("The live model is unavailable right now, so the check cannot start. Try again in a minute."),
+            _(
+                "The live model is unavailable right now, so the check cannot start. Try again in a minute."
+            ),
             503,
         )
+    if existing is not None:  # a failed check (not a too-short sentence) may start again
+        restarted = FaithfulnessCheck.objects.filter(
+            id=existing.id, status=Status.FAILED
+        ).update(
+            status=Status.QUEUED, error="", error_detail="", done=0, total=0, attempts=0,
+            sent_at=None, started_at=None, finished_at=None,
+        )  # fmt: skip
+        if restarted:
+            transaction.on_commit(lambda: send_check(check_id=existing.id))
+        existing.refresh_from_db()
+        return existing, bool(restarted)
     try:
         with transaction.atomic():
             check = FaithfulnessCheck.objects.create(run=run)
@@ -84,6 +97,11 @@ def start_check(*, run: AttentionRun | None) -> tuple[FaithfulnessCheck, bool]:
     except IntegrityError:  # the other request of a double click created it a moment ago
         return FaithfulnessCheck.objects.get(run=run), False
     return check, True
+
+
+def _may_retry(check: FaithfulnessCheck) -> bool:
+    """A failed check starts again when asked, unless the sentence itself is too short."""
+    return check.status == Status.FAILED and check.error != "too_short"
 
 
 def check_of(run: AttentionRun | None) -> FaithfulnessCheck | None:
