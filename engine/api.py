@@ -11,7 +11,7 @@ from typing import Annotated
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import translation
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
@@ -297,6 +297,7 @@ def api_faithfulness(request, run_id: str, lang: str | None = LANG):
     check = checks.check_of(run)
     if check is None:
         return _error(
-            _t("This run has no faithfulness check yet. Start one with POST at this address."), 404
+            gettext("This run has no faithfulness check yet. Start one with POST at this address."),
+            404,
         )
     return _check_body(request, run, check)
