@@ -11,8 +11,8 @@ from math import floor, log10
 
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 600, 330
-LEFT, RIGHT, TOP, BOTTOM = 64, 170, 20, 48
+WIDTH, HEIGHT = 680, 330
+LEFT, RIGHT, TOP, BOTTOM = 64, 230, 20, 48
 COLOURS = {
     "attention": "#1d4ed8",
     "rollout": "#7e22ce",
@@ -59,7 +59,9 @@ def deletion_plot_svg(
     """``result`` as stored by ``engine.faithfulness.result_json``; ``names`` the methods'
     labels in the learner's language (the legend)."""
     ks = [0, *result["k"]]
-    methods = {name: [0.0, *data["shift"]] for name, data in result["methods"].items()}
+    # in a fixed order (a JSON object's keys may come back in any order from the database)
+    order = [name for name in COLOURS if name in result["methods"]]
+    methods = {name: [0.0, *result["methods"][name]["shift"]] for name in order}
     mean = [0.0, *result["random"]["mean"]]
     sd = [0.0, *result["random"]["sd"]]
     top = nice_max(
@@ -83,14 +85,13 @@ def deletion_plot_svg(
         f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
     ]
     # the axes, with numbers
-    decimals = max(0, min(4, 1 - floor(log10(top / 4)))) if top < 1 else 1
     for step in range(5):
         value = top * step / 4
         py = y(value)
         parts.append(
             f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{py:.1f}" y2="{py:.1f}" stroke="#e5e7eb"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{py:.1f}" dy="0.35em" text-anchor="end" '
-            f'font-size="11" fill="#111827">{value:.{decimals}f}</text>'
+            f'font-size="11" fill="#111827">{round(value, 6):g}</text>'
         )
     for k in ks:
         px = x(k)

@@ -62,7 +62,7 @@ def faithfulness_panel(run, check=None) -> dict:
             # above the band at the last k: more than one sd above random
             "above": data["shift"][-1] > result["random"]["mean"][-1] + result["random"]["sd"][-1],
         }
-        for name, data in result["methods"].items()
+        for name, data in ((n, result["methods"][n]) for n in names if n in result["methods"])
     ]
     panel["random"] = list(zip(result["random"]["mean"], result["random"]["sd"], strict=True))
     panel["draws"] = result["random"]["draws"]

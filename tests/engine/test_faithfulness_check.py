@@ -31,7 +31,9 @@ def _url(run_id) -> str:
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_check_runs_in_the_worker_with_progress_and_all_methods(client, celery_worker_process):
-    submitted = client.post("/api/v1/attention", {"text": SENTENCE}, content_type="application/json")
+    submitted = client.post(
+        "/api/v1/attention", {"text": SENTENCE}, content_type="application/json"
+    )
     run = wait_for_run(submitted.json()["id"])
     assert run.status == "done"
     started = client.post(_url(run.id))
