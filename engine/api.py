@@ -11,13 +11,22 @@ from typing import Annotated
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext
 from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
-from . import catalogue, limits, presenters, selectors, services
+from . import catalogue, checks, limits, presenters, selectors, services
 from .broker import broker_available, wait_until_final
 from .models import AttentionRun
-from .schemas import AttentionIn, ErrorOut, ModelsOut, RunOut, SubmittedOut, explained
+from .schemas import (
+    AttentionIn,
+    ErrorOut,
+    FaithfulnessOut,
+    ModelsOut,
+    RunOut,
+    SubmittedOut,
+    explained,
+)
 from .validation import InputError, validate_options
 from .views import rate_limited, read_run
 
@@ -229,3 +238,66 @@ def api_run(
         else:
             body["similarity"] = run.similarity
     return body
+
+
+# --- the faithfulness check ------------------------------------------------------------------
+
+
+def _check_body(request, run: AttentionRun, check) -> dict:
+    url = reverse("api:attention-faithfulness", kwargs={"run_id": run.id})
+    return {
+        "run": str(run.id),
+        "status": check.status,
+        "done": check.done,
+        "total": check.total,
+        "error": check.error_message or None,
+        "error_code": check.error or None,
+        "url": request.build_absolute_uri(url),
+        "result": check.result if check.status == check.Status.DONE else None,
+    }
+
+
+@router.post(
+    "attention/{run_id}/faithfulness",
+    url_name="attention-faithfulness-start",
+    summary="Start a run's faithfulness check (a deletion test)",
+    response={
+        202: FaithfulnessOut,
+        200: FaithfulnessOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        503: ErrorOut,
+    },
+)
+@decorate_view(in_api_language)
+def api_faithfulness_start(request, run_id: str, lang: str | None = LANG):
+    """Idempotent: one check per finished run. 202 when this request started it, 200 with the
+    check as it stands when it already exists. Read it with GET at the same address."""
+    run = selectors.run_for_read(run_id)
+    try:
+        check, created = checks.start_check(run=run)
+    except checks.CheckRefused as refused:
+        return _error(refused.message, refused.status)
+    return Status(202 if created else 200, _check_body(request, run, check))
+
+
+@router.get(
+    "attention/{run_id}/faithfulness",
+    url_name="attention-faithfulness",
+    summary="Read a run's faithfulness check",
+    response={200: FaithfulnessOut, 404: ErrorOut},
+)
+@decorate_view(in_api_language)
+def api_faithfulness(request, run_id: str, lang: str | None = LANG):
+    """The check's progress (``done`` of ``total``), and once done the curves: for each method
+    the output's shift after removing its top k tokens, and the random baseline."""
+    run = selectors.run_for_read(run_id)
+    if run is None:
+        return _error(checks.unknown_run_message(), 404)
+    check = checks.check_of(run)
+    if check is None:
+        return _error(
+            gettext("This run has no faithfulness check yet. Start one with POST at this address."),
+            404,
+        )
+    return _check_body(request, run, check)

@@ -122,3 +122,56 @@ class AttentionRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.created_at).total_seconds() * 1000
+
+
+# --- the faithfulness check (a deletion test) of a finished run -----------------------------------
+
+CHECK_FAILURES = {
+    "too_short": _(
+        "This sentence has too few words to remove: the check needs at least two tokens besides the special ones."
+    ),
+    "timeout": _("The check took too long and was stopped. Try it on a shorter sentence."),
+    "worker_stopped": _("The worker stopped during the check. Please start it again."),
+    "error": _("The check failed (%(detail)s). Please start it again."),
+}
+
+
+class FaithfulnessCheck(models.Model):
+    """One deletion test per run (``engine.faithfulness`` computes it in the worker): remove the
+    tokens each explanation ranks highest and measure how far the model's output moves."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    FINAL = (Status.DONE, Status.FAILED)
+
+    run = models.OneToOneField(AttentionRun, on_delete=models.CASCADE, related_name="faithfulness")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveSmallIntegerField(default=0)  # progress: steps finished of ``total``
+    total = models.PositiveSmallIntegerField(default=0)
+    # the curves, see engine.faithfulness.result_json
+    result = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=30, blank=True)  # a key of CHECK_FAILURES
+    error_detail = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"check of {self.run_id} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def error_message(self) -> str:
+        if not self.error:
+            return ""
+        message = CHECK_FAILURES.get(self.error, CHECK_FAILURES["error"])
+        return gettext(message) % {"detail": self.error_detail}

@@ -165,3 +165,45 @@ class RunOut(Schema):
     lens: list[list[TokenOut]] | None = Field(
         default=None, description="The GPT, once done: the logit lens at the last position."
     )
+
+
+# --- the faithfulness check --------------------------------------------------------------------
+
+
+class CurveOut(Schema):
+    shift: list[float] = Field(description="How far the output moved after removing k tokens.")
+    removed: list[int] = Field(description="The positions this method removes, best first.")
+
+
+class RandomOut(Schema):
+    mean: list[float]
+    sd: list[float]
+    draws: int
+
+
+class FaithfulnessResultOut(Schema):
+    model: LiveModel
+    measure: Literal["embedding_cosine", "next_token_tv"] = Field(
+        description="1 − cosine of the sentence embeddings (encoder), or the total variation "
+        "distance of the next-token distributions at the last position (GPT)."
+    )
+    k: list[int] = Field(description="Tokens removed at each point of the curves.")
+    tokens: list[str]
+    removable: list[int] = Field(description="The positions a removal may take.")
+    methods: dict[Literal["attention", "rollout", "norm", "gradient"], CurveOut]
+    random: RandomOut
+    forward_passes: int
+    compute_ms: float
+
+
+class FaithfulnessOut(Schema):
+    """A run's deletion test: its progress, and once done its curves."""
+
+    run: str
+    status: Literal["queued", "running", "done", "failed"]
+    done: int = Field(description="Steps finished (the worker writes it as it goes).")
+    total: int = Field(description="Steps in all (0 until the worker has started).")
+    error: str | None = Field(description="Why the check failed, in the reader's language.")
+    error_code: str | None
+    url: str
+    result: FaithfulnessResultOut | None

@@ -6,7 +6,7 @@ from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from . import lifecycle, services
+from . import faithfulness, lifecycle, services
 
 log = logging.getLogger(__name__)
 
@@ -36,3 +36,23 @@ def run_attention(run_id: str) -> str:
 @shared_task(name="engine.tasks.sweep_stale_runs", queue="inference")
 def sweep_stale_runs() -> int:
     return services.sweep_stale_runs()
+
+
+class CheckTask(Task):
+    """A task whose first argument is a faithfulness check's id: when it fails, the check ends
+    failed with a reason in the learner's language."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        if isinstance(exc, WorkerLostError):
+            return
+        timeout = isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
+        log.error("check %s failed: %r", args[0] if args else "?", exc)
+        faithfulness.fail_check(
+            check_id=args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__
+        )
+
+
+@shared_task(base=CheckTask, name="engine.tasks.check_faithfulness", queue="inference")
+def check_faithfulness(check_id: int) -> str:
+    check = faithfulness.execute_check(check_id=check_id)
+    return check.status if check else "skipped"

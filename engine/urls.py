@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.demo, name="demo"),
     path("runs/<str:run_id>/", views.run_page, name="run"),
     path("runs/<str:run_id>/status/", views.run_status, name="run-status"),
+    path("runs/<str:run_id>/faithfulness/", views.faithfulness, name="faithfulness"),
     path("runs/<str:run_id>/thumb/<int:layer>/<int:head>.svg", views.thumbnail, name="thumbnail"),
 ]
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import get_usage
 
-from . import catalogue, limits, presenters, selectors, services, visuals
+from . import catalogue, checks, limits, presenters, selectors, services, visuals
 from .broker import broker_available
 from .models import AttentionRun, LiveModel
 from .validation import InputError, validate_options
@@ -257,3 +257,32 @@ def thumbnail(request, run_id, layer: int, head: int):
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Cache-Control"] = "public, max-age=86400, immutable"
     return response
+
+
+@require_http_methods(["GET", "POST"])
+def faithfulness(request, run_id):
+    """The faithfulness check's panel: POST starts the check (once per run), GET is the
+    fragment the panel polls while the worker computes it. Without JavaScript, both end on the
+    run page, at the panel."""
+    run = selectors.run_for_read(run_id)
+    if run is None:
+        return render(request, "404.html", status=404)
+    panel_url = reverse("engine:run", kwargs={"run_id": run.id}) + "#faithfulness"
+    status = 200
+    if request.method == "POST":
+        try:
+            checks.start_check(run=run)
+        except checks.CheckRefused as refused:
+            status = refused.status
+            if not request.htmx:
+                context = {"run": run, "message": refused.message}
+                return render(request, "engine/faithfulness_refused.html", context, status=status)
+            return render(
+                request,
+                "engine/_faithfulness.html",
+                {"run": run, "refused": refused.message},
+                status=status,
+            )
+    if not request.htmx:
+        return redirect(panel_url)
+    return render(request, "engine/_faithfulness.html", {"run": run}, status=status)

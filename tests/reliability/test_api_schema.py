@@ -63,6 +63,8 @@ def test_the_document_lists_every_operation_and_status(live_server, glossary_tx)
         ("GET", f"{API}/models"): {"200"},
         ("POST", f"{API}/attention"): {"202", "400", "413", "429", "503"},
         ("GET", f"{API}/attention/{{run_id}}/"): {"200", "400", "404"},
+        ("POST", f"{API}/attention/{{run_id}}/faithfulness"): {"200", "202", "404", "409", "503"},
+        ("GET", f"{API}/attention/{{run_id}}/faithfulness"): {"200", "404"},
         ("GET", f"{API}/terms/"): {"200", "400"},
         ("GET", f"{API}/terms/{{slug}}/"): {"200", "400", "404"},
     }
@@ -88,7 +90,7 @@ def test_every_operation_conforms_to_the_document(api_schema, mode):
     (wrong types, out of range, missing fields). (schemathesis's lazy pytest fixture loader
     does not run on pytest 9, so each operation's strategy is driven by hypothesis here.)"""
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 7
     sent = Counter()
 
     for operation in operations:
