@@ -333,13 +333,22 @@ class RunData:
             return None
         matrix = np.asarray(self.run.similarity_pairs, dtype=np.float64)
         first, second = self.run.tokens, self.run.compare_tokens
+        total = float(matrix.sum())
         if view.unit == "word":
             matrix, rows, cols = contributions.merge_to_words(
                 matrix, [token["word"] for token in first], [token["word"] for token in second]
             )
-            first_labels, second_labels = _group_labels(first, rows), _group_labels(second, cols)
         else:
-            first_labels, second_labels = self.labels(first), self.labels(second)
+            rows, cols = [[i] for i in range(len(first))], [[j] for j in range(len(second))]
+        first_labels, second_labels = _group_labels(first, rows), _group_labels(second, cols)
+        hidden = None
+        if not view.special:  # leave out the pairs with a special token, and say what they add
+            keep_a = [i for i, group in enumerate(rows) if first[group[0]]["word"] is not None]
+            keep_b = [j for j, group in enumerate(cols) if second[group[0]]["word"] is not None]
+            matrix = matrix[np.ix_(keep_a, keep_b)]
+            first_labels = [first_labels[i] for i in keep_a]
+            second_labels = [second_labels[j] for j in keep_b]
+            hidden = total - float(matrix.sum())
         top = [
             {"a": i, "b": j, "first": first_labels[i], "second": second_labels[j], "value": c}
             for i, j, c in contributions.strongest_pairs(matrix, TOP_PAIRS)
@@ -350,7 +359,8 @@ class RunData:
         ]
         return SimilaritySplit(
             similarity=float(self.run.similarity),
-            total=float(matrix.sum()),
+            total=total,
+            hidden=hidden,
             first=first_labels,
             second=second_labels,
             matrix=matrix,
@@ -362,7 +372,7 @@ class RunData:
 def _group_labels(tokens, groups: list[list[int]]) -> list[str]:
     """A word's label: its pieces' text joined (a special token: its piece)."""
     return [
-        "".join(tokens[i]["text"] or "" for i in group)
+        "".join(tokens[i]["text"] or tokens[i]["piece"] for i in group)
         if tokens[group[0]]["word"] is not None
         else tokens[group[0]]["piece"]
         for group in groups
@@ -398,7 +408,8 @@ class SinkPanel:
 @dataclass(frozen=True)
 class SimilaritySplit:
     similarity: float  # the model's cosine
-    total: float  # the sum of the pairs: the same number
+    total: float  # the sum of all the pairs: the same number
+    hidden: float | None  # with the special tokens hidden: what their pairs add
     first: list[str]
     second: list[str]
     matrix: np.ndarray  # [rows of the first sentence, rows of the second]
