@@ -80,3 +80,25 @@ def test_values_norm_in_the_api_and_on_the_page(client, celery_worker_process):
     assert "Norm-based values are offered in" in step
     japanese = client.get(f"/ja/demo/runs/{body['id']}/?values=norm").content.decode()
     assert "ノルム" in japanese
+
+
+def test_the_gpt_offers_norm_based_values_with_its_first_token_as_the_sink(
+    client, celery_worker_process
+):
+    body = submit(client, text="Attention is", model="gpt").json()
+    result = poll(client, body["url"])
+    assert result["status"] == "done", result
+    assert "similarity_pairs" not in result
+    norm = np.array(client.get(body["url"] + "?values=norm&layer=0&head=0").json()["attention"])
+    assert np.all(np.triu(norm, k=1) == 0) and norm[0, 0] > 0  # nothing from the future
+    html = client.get(
+        body["url"].replace("/api/v1/attention/", "/en/demo/runs/") + "?values=norm",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="view",
+    ).content.decode()
+    assert "The first token as a sink" in html and "&lt;|endoftext|&gt;" in html
+    assert html.count('<tr><th scope="row">') == result_layers(client, body["url"])
+
+
+def result_layers(client, url) -> int:
+    return len(client.get(url).json()["lens"])
