@@ -6,7 +6,7 @@ answer in the OpenAPI document. Messages are in English, or Japanese with ``?lan
 has no language prefix)."""
 
 import functools
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.http import JsonResponse
 from django.urls import reverse
@@ -27,6 +27,7 @@ from .schemas import (
     SubmittedOut,
     explained,
 )
+from .transformer.contributions import norm_based
 from .validation import InputError, validate_options
 from .views import rate_limited, read_run
 
@@ -179,6 +180,22 @@ HEAD = Query(None, ge=0, description="Only this head's attention.")
 LANG_RUN = Query(None, description="`ja` for messages in Japanese; English otherwise.")
 
 
+def _values_message(_value) -> str:
+    return "values must be weights, scores or norm."
+
+
+Values = Annotated[Literal["weights", "scores", "norm"], explained(_values_message)]
+VALUES = Query(
+    "weights",
+    description=(
+        "`weights`: attention after softmax (rows sum to 1). `scores`: raw QKᵀ/√d before the "
+        "mask and softmax. `norm`: norm-based attention ‖α_ij f(x_j)‖ (Kobayashi et al. 2020, "
+        "arXiv:2004.10102), the weight times the length of the key's value vector after the "
+        "output projection; rows do not sum to 1."
+    ),
+)
+
+
 @router.get(
     "attention/{run_id}/",
     url_name="attention-run",
@@ -193,6 +210,7 @@ def api_run(
     wait: Wait = WAIT,
     layer: Index = LAYER,
     head: Index = HEAD,
+    values: Values = VALUES,
     lang: str | None = LANG_RUN,
 ):
     """A run as JSON: its status, and once done its attention."""
@@ -226,7 +244,15 @@ def api_run(
     if run.status == AttentionRun.Status.DONE:
         if (layer is not None and layer >= run.layers) or (head is not None and head >= run.heads):
             return _error(f"layer must be 0-{run.layers - 1} and head 0-{run.heads - 1}.", 400)
-        weights = presenters.RunData(run).weights  # [L, H, T, T]
+        data = presenters.RunData(run)
+        weights = data.weights  # [L, H, T, T]
+        if values == "scores":
+            weights = data.scores
+        elif values == "norm":
+            if not run.value_norms:
+                return _error("This run was computed before norm-based values were kept.", 400)
+            weights = norm_based(data.weights, data.value_norms)
+        body["values"] = values
         if layer is not None:
             weights = weights[layer]
         if head is not None:
@@ -237,6 +263,13 @@ def api_run(
             body["lens"] = [_top(layer) for layer in run.lens]
         else:
             body["similarity"] = run.similarity
+            if run.similarity_pairs:
+                body["similarity_pairs"] = [
+                    {"a": a, "b": b, "contribution": value}
+                    for a, row in enumerate(run.similarity_pairs)
+                    for b, value in enumerate(row)
+                ]
+                body["layer_similarity"] = run.layer_similarity
     return body
 
 

@@ -18,6 +18,7 @@ from .arrays import pack
 from .broker import announce_final
 from .limits import MAX_ATTEMPTS
 from .models import AttentionRun, LiveModel
+from .transformer.contributions import layer_similarity, similarity_split
 
 log = logging.getLogger(__name__)
 Status = AttentionRun.Status
@@ -164,6 +165,7 @@ def _compute_gpt(run: AttentionRun) -> AttentionRun:
     run.weights = pack(result.weights)
     run.scores = pack(result.scores)
     run.qkv = pack(np.stack([result.queries, result.keys, result.values]))
+    run.value_norms = pack(result.value_norms)
     run.predictions = [_top(position) for position in result.predictions]
     run.lens = [_top(layer) for layer in result.lens]
     if run.generate:
@@ -221,10 +223,16 @@ def compute_run(run: AttentionRun) -> AttentionRun:
     run.weights = pack(first.weights)
     run.scores = pack(first.scores)
     run.qkv = pack(np.stack([first.queries, first.keys, first.values]))
+    run.value_norms = pack(first.value_norms)
     if second is not None:
         run.compare_tokens = _token_rows(second.tokens)
         run.compare_weights = pack(second.weights)
         run.similarity = float(similarity)
+        run.compare_value_norms = pack(second.value_norms)
+        # the cosine split into token pairs, [n][m], to 1e-8: the sum stays within 1e-4
+        split = similarity_split(first.last_hidden, second.last_hidden)
+        run.similarity_pairs = np.round(split, 8).tolist()
+        run.layer_similarity = layer_similarity(first.layer_means, second.layer_means)
     run.finished_at = timezone.now()
     _store_result(run)
     return run

@@ -37,7 +37,16 @@ class AttentionRun(models.Model):
 
     FINAL = (Status.DONE, Status.FAILED)
     # The large binary fields: a status read defers them, a view loads the one it needs.
-    ARRAY_FIELDS = ("weights", "scores", "qkv", "compare_weights", "generated_attention")
+    ARRAY_FIELDS = (
+        "weights",
+        "scores",
+        "qkv",
+        "compare_weights",
+        "generated_attention",
+        "value_norms",
+        "compare_value_norms",
+        "similarity_pairs",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     model = models.CharField(max_length=10, choices=LiveModel.choices, default=LiveModel.MINILM)
@@ -68,6 +77,14 @@ class AttentionRun(models.Model):
     qkv = models.BinaryField(null=True, blank=True)  # [3, L, H, T, d] queries, keys, values
     compare_weights = models.BinaryField(null=True, blank=True)
     similarity = models.FloatField(null=True, blank=True)
+    # Norm-based attention (Kobayashi et al. 2020): ||f_h(x_j)|| per layer, head and token,
+    # [L, H, T]; the matrix is weights × these norms (engine.transformer.contributions).
+    value_norms = models.BinaryField(null=True, blank=True)
+    compare_value_norms = models.BinaryField(null=True, blank=True)  # the second sentence's
+    # A pair run: the cosine split into token pairs, [n][m] (they add up to `similarity`), and
+    # the cosine of the two mean-pooled hidden states after each layer (embeddings first).
+    similarity_pairs = models.JSONField(default=list, blank=True)
+    layer_similarity = models.JSONField(default=list, blank=True)
 
     # The GPT only: what it read and predicted, and what it generated (see engine.lifecycle).
     generate = models.PositiveSmallIntegerField(default=0)  # new tokens asked for

@@ -128,6 +128,12 @@ class TokenOut(Schema):
     p: float
 
 
+class SimilarityPairOut(Schema):
+    a: int = Field(description="A token position in the first sentence.")
+    b: int = Field(description="A token position in the second sentence.")
+    contribution: float = Field(description="This pair's part of the cosine similarity.")
+
+
 # Attention after softmax: layers × heads × T × T, or narrowed by ?layer= and ?head= (shallowest
 # first, so that checking a small array against a deeper shape fails at once).
 Matrix = list[list[float]]
@@ -150,10 +156,31 @@ class RunOut(Schema):
     tokens: list[str]
     input_ids: list[int] | None
     attention: Attention | None = Field(
-        description="Once done: layers × heads × T × T; ?layer= and ?head= narrow it."
+        description=(
+            "Once done: layers × heads × T × T; ?layer= and ?head= narrow it, ?values= chooses "
+            "weights (default), scores or norm."
+        )
+    )
+    values: Literal["weights", "scores", "norm"] | None = Field(
+        default=None, description="Once done: which values `attention` holds."
     )
     ahead: int | None = Field(default=None, description="While queued: runs waiting before it.")
     similarity: float | None = Field(default=None, description="The encoder, for a pair.")
+    similarity_pairs: list[SimilarityPairOut] | None = Field(
+        default=None,
+        description=(
+            "The encoder, for a pair: the cosine split into every token pair (they add up to "
+            "`similarity`). The sentence vectors are means of the last hidden states, so "
+            "cos = Σ_ab h_a·g_b / (n m |mean h| |mean g|)."
+        ),
+    )
+    layer_similarity: list[float] | None = Field(
+        default=None,
+        description=(
+            "The encoder, for a pair: the cosine of the two sentences' mean hidden states "
+            "after each layer, the embeddings first (the last one is `similarity`)."
+        ),
+    )
     generate: int | None = Field(default=None, description="The GPT: new tokens asked for.")
     generated: list[TokenOut] | None = Field(
         default=None, description="The GPT: the new tokens so far."

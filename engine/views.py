@@ -190,9 +190,10 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
         )
     elif view.kind in ("heatmap", "compare"):
         matrix = data.attention(view)
-        context["svg"] = visuals.heatmap_svg(
-            matrix, title=_("Layer %(l)d, head %(h)d") % {"l": view.layer + 1, "h": view.head + 1}
-        )
+        title = _("Layer %(l)d, head %(h)d") % {"l": view.layer + 1, "h": view.head + 1}
+        if view.values == "norm":
+            title += " · " + _("norm-based ‖α f(x)‖ (rows do not sum to 1)")
+        context["svg"] = visuals.heatmap_svg(matrix, title=title)
         if view.kind == "compare" and run.compare_text:
             other, diff = data.compare(view)
             context["other_svg"] = (
@@ -207,7 +208,10 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
             (h, visuals.HEAD_COLOURS[h % len(visuals.HEAD_COLOURS)]) for h in heads
         ]
     elif view.kind == "rollout":
-        context["svg"] = visuals.heatmap_svg(data.rollout(view), title=_("Attention rollout"))
+        title = _("Attention rollout")
+        if view.values == "norm":
+            title += " · " + _("of norm-based attention, rows rescaled to sum to 1")
+        context["svg"] = visuals.heatmap_svg(data.rollout(view), title=title)
     elif view.kind == "step":
         steps = []
         for key, label, matrix, table in data.step(view):
@@ -218,7 +222,22 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
             )
             steps.append({"key": key, "label": label, "svg": svg})
         context["steps"] = steps
+    context.update(_norms_and_similarity(run, data, view))
     context["view_query"] = view.query()
+    return context
+
+
+def _norms_and_similarity(run, data: presenters.RunData, view: presenters.ViewParams) -> dict:
+    """The sink panel under norm-based attention, and a pair run's similarity split."""
+    context = {"norm_kinds": presenters.NORM_KINDS}
+    if view.values == "norm" and view.kind in presenters.NORM_KINDS:
+        context["sink"] = data.sinks()
+    split = data.similarity(view)
+    if split is not None:
+        context["split"] = split
+        context["pair_svg"] = visuals.pair_lines_svg(
+            split, title=_("The strongest pairs between the two sentences")
+        )
     return context
 
 

@@ -9,7 +9,7 @@ from html import escape
 import numpy as np
 from django.utils.safestring import SafeString, mark_safe
 
-from .presenters import Matrix
+from .presenters import Matrix, SimilaritySplit
 
 POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
 MASKED = "#d1d5db"  # a decoder's future cells: masked (−∞ before the softmax, 0 after)
@@ -179,3 +179,55 @@ def thumbnail_svg(matrix: np.ndarray, *, title: str) -> str:
                 )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _token_row(labels: list[str], *, font: float = 12.0) -> tuple[list[float], float]:
+    """Centres of the tokens written side by side, and the row's width."""
+    centres, x = [], 8.0
+    for label in labels:
+        width = max(18.0, 0.62 * font * len(label[:14]) + 10)
+        centres.append(x + width / 2)
+        x += width
+    return centres, x + 8
+
+
+def pair_lines_svg(split: SimilaritySplit, *, title: str) -> SafeString:
+    """The two sentences as two rows of tokens, and a line for each of the strongest pairs:
+    as wide and as opaque as the pair's share of the similarity, orange when it adds to the
+    score and blue when it takes away. Every line's <title> gives its number."""
+    top_x, top_width = _token_row(split.first)
+    bottom_x, bottom_width = _token_row(split.second)
+    width = max(top_width, bottom_width, 200.0)
+    top_y, bottom_y, height = 22.0, 168.0, 190.0
+    strongest = max((abs(pair["value"]) for pair in split.top), default=0.0) or 1.0
+    parts = [
+        f'<svg class="pair-lines" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}">'
+        f"<title>{escape(title)}</title>"
+    ]
+    for pair in reversed(split.top):  # the strongest drawn last, on top
+        value = pair["value"]
+        share = abs(value) / strongest
+        colour = POSITIVE if value >= 0 else NEGATIVE
+        sign = "positive" if value >= 0 else "negative"
+        parts.append(
+            f'<line class="pair {sign}" x1="{top_x[pair["a"]]:.1f}" y1="{top_y + 8:.1f}" '
+            f'x2="{bottom_x[pair["b"]]:.1f}" y2="{bottom_y - 14:.1f}" stroke="{colour}" '
+            f'stroke-width="{1 + 5 * share:.2f}" stroke-opacity="{0.25 + 0.75 * share:.3f}" '
+            f'data-a="{pair["a"]}" data-b="{pair["b"]}" data-value="{value:.6f}">'
+            f"<title>{escape(pair['first'])} – {escape(pair['second'])}: {value:+.4f}</title>"
+            "</line>"
+        )
+    for labels, centres, y, row in (
+        (split.first, top_x, top_y, "first"),
+        (split.second, bottom_x, bottom_y, "second"),
+    ):
+        parts.append(f'<g class="pair-tokens {row}">')
+        for label, x in zip(labels, centres, strict=True):
+            parts.append(
+                f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" font-size="12">'
+                f"{escape(label[:14])}</text>"
+            )
+        parts.append("</g>")
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308  every label above is escaped

@@ -140,3 +140,23 @@ class MultiHeadSelfAttention(nn.Module):
 
         trace = AttentionTrace(queries, keys, values, scores, masked_scores, weights)
         return output, trace
+
+    def transformed_value_norms(self, values: Tensor) -> Tensor:
+        """``||f_h(x_j)||`` for every head and token: ``[B, H, T, d]`` values -> ``[B, H, T]``.
+
+        Norm-based attention (Kobayashi et al. 2020, "Attention is Not Only a Weight",
+        arXiv:2004.10102) asks how much each token *hands over*, not only how much it is
+        attended to. Head ``h`` sends token ``j`` into the layer's output as
+
+            alpha_ij f_h(x_j),   f_h(x_j) = (x_j W_V^h + b_V^h) W_O^h
+
+        where ``W_O^h`` are the ``d`` rows of the output projection that head ``h``'s slice of
+        the concatenation feeds (the output bias is the same for every token and is left out,
+        as in the paper). ``values`` already hold ``x_j W_V^h + b_V^h``, so only ``W_O^h`` is
+        applied here. Since ``||alpha_ij f_h(x_j)|| = alpha_ij ||f_h(x_j)||``, these norms and
+        the weights give the whole norm-based matrix.
+        """
+        heads, size = self.num_heads, self.head_size
+        per_head = self.output.weight.view(heads, size, -1)  # [H, d, D]: W_O^h, rows of head h
+        transformed = torch.einsum("bhtd,hde->bhte", values, per_head)  # [B, H, T, D]
+        return torch.linalg.vector_norm(transformed, dim=-1)

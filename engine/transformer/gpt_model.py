@@ -58,6 +58,9 @@ class GPTRunResult:
       entry equals ``predictions[-1]``.
     - ``queries``/``keys``/``values``: ``[L, H, T, d]`` with ``keep_qkv=True``.
     - ``elapsed_ms``: tokenization, forward pass and conversion (for a batch: the whole batch).
+    - ``value_norms``: ``[L, H, T]``, ``||f_h(x_j)||`` of every head's transformed value vector,
+      for norm-based attention (Kobayashi et al. 2020; see
+      :meth:`~.attention.MultiHeadSelfAttention.transformed_value_norms`).
     """
 
     tokens: Tokens
@@ -72,6 +75,7 @@ class GPTRunResult:
     queries: np.ndarray | None = None
     keys: np.ndarray | None = None
     values: np.ndarray | None = None
+    value_norms: np.ndarray | None = None
 
     @property
     def num_layers(self) -> int:
@@ -228,6 +232,14 @@ class GPTModel:
         fields = ["weights", "scores", "masked_scores"]
         fields += ["queries", "keys", "values"] if keep_qkv else []
         host = {name: _to_host(output.stacked(name)) for name in fields}  # [L, B, H, ...]
+        norms = _to_host(
+            torch.stack(
+                [
+                    block.attention.transformed_value_norms(trace.values)
+                    for block, trace in zip(self.decoder.blocks, output.layers, strict=True)
+                ]
+            )
+        )  # [L, B, H, T]
         top_p, top_ids = torch.softmax(output.logits.float(), dim=-1).topk(TOP_K_SHOWN, dim=-1)
         top_p, top_ids = _to_host(top_p), top_ids.cpu().numpy()
         rows = torch.arange(len(texts), device=ids.device)
@@ -266,6 +278,7 @@ class GPTModel:
                     queries=cut.get("queries"),
                     keys=cut.get("keys"),
                     values=cut.get("values"),
+                    value_norms=np.ascontiguousarray(norms[:, row, :, :length]),
                 )
             )
         return results

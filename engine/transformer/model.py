@@ -38,6 +38,12 @@ class RunResult:
     ``queries``/``keys``/``values`` hold ``[L, H, T, d]`` for a step-through view.
     ``elapsed_ms`` covers tokenization, the forward pass and the conversion to numpy (for a
     pair: the whole batch of two).
+
+    For norm-based attention and the similarity split (``contributions``):
+    ``value_norms``: ``[L, H, T]``, ``||f_h(x_j)||`` of every head's transformed value vector
+    (:meth:`~.attention.MultiHeadSelfAttention.transformed_value_norms`); ``last_hidden``:
+    ``[T, D]``, the token vectors the sentence embedding is the mean of; ``layer_means``:
+    ``[L + 1, D]``, the mean of every hidden state over the tokens (the embeddings first).
     """
 
     tokens: Tokens
@@ -49,6 +55,9 @@ class RunResult:
     queries: np.ndarray | None = None
     keys: np.ndarray | None = None
     values: np.ndarray | None = None
+    value_norms: np.ndarray | None = None
+    last_hidden: np.ndarray | None = None
+    layer_means: np.ndarray | None = None
 
     @property
     def num_layers(self) -> int:
@@ -151,6 +160,18 @@ class AttentionModel:
         fields = ["weights", "scores"] + (["queries", "keys", "values"] if keep_qkv else [])
         host = {name: _to_host(output.stacked(name)) for name in fields}  # [L, B, H, ...]
         embeddings = _to_host(sentence_embedding(output.last_hidden_state, mask))
+        norms = _to_host(
+            torch.stack(
+                [
+                    layer.attention.transformed_value_norms(trace.values)
+                    for layer, trace in zip(self.encoder.layers, output.layers, strict=True)
+                ]
+            )
+        )  # [L, B, H, T]
+        hidden = torch.stack(output.hidden_states)  # [L + 1, B, T, D]
+        real = mask.to(hidden.dtype)[None, :, :, None]
+        means = _to_host((hidden * real).sum(dim=2) / real.sum(dim=2))  # [L + 1, B, D]
+        last_hidden = _to_host(output.last_hidden_state)  # [B, T, D]
         elapsed_ms = (time.perf_counter() - start) * 1000.0
 
         results = []
@@ -175,6 +196,9 @@ class AttentionModel:
                     queries=cut.get("queries"),
                     keys=cut.get("keys"),
                     values=cut.get("values"),
+                    value_norms=np.ascontiguousarray(norms[:, row, :, :length]),
+                    last_hidden=np.ascontiguousarray(last_hidden[row, :length]),
+                    layer_means=np.ascontiguousarray(means[:, row]),
                 )
             )
         return results
