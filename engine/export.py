@@ -106,8 +106,10 @@ def build(
             for head in heads
         ]
         subtitle = (
-            where if view.focus else _("Layer %(l)d: all heads") % {"l": view.layer + 1}
-        ) + f" · {_('attention weights')}"
+            (where if view.focus else _("Layer %(l)s: all heads") % {"l": view.layer + 1})
+            + " · "
+            + _("attention weights")
+        )
         return Export("head", subtitle, blocks, heads, np.asarray(weights), labels)
     if view.kind == "rollout":
         return Export(
@@ -140,7 +142,7 @@ def build(
                 )
             return Export(
                 "compare",
-                f"{where} · {_('Difference (first − second)')}",
+                where + " · " + _("Difference (first − second)"),
                 [Block(where, difference)],
             )
     return Export(view.kind, subtitle, [first])
@@ -304,11 +306,11 @@ def _head_legend(heads: list[int]) -> str:
 def to_svg(export: Export, run: AttentionRun) -> str:
     """One self-contained SVG document: a caption, then the figures one under the other."""
     sentence = run.text if not run.compare_text else f"{run.text}  |  {run.compare_text}"
-    title = f"{_('Attention Lab')} · {run.get_model_display()} · {export.subtitle}"
+    title = " · ".join((_("Attention Lab"), run.get_model_display(), export.subtitle))
     caption = [
         _text(12, 24, _("Attention on your sentence"), size=15, weight="700"),
         _text(12, 44, sentence, size=12),
-        _text(12, 62, f"{_('Model:')} {run.get_model_display()}", size=12),
+        _text(12, 62, _("Model:") + " " + run.get_model_display(), size=12),
         _text(12, 80, export.subtitle, size=12),
     ]
     figures, y, width = [], 96.0, 560.0

@@ -44,10 +44,11 @@ def colour_scale_svg(*, x: float, y: float, scale: float, diverging: bool) -> st
     the numbers at both ends and in the middle (a diverging scale is centred at 0)."""
     low = -scale if diverging else 0.0
     step_w = 14
+    scale_name = _("Colour scale")
     parts = [
         f'<g class="colour-scale" data-min="{low:.6g}" data-max="{scale:.6g}" '
         f'data-diverging="{str(diverging).lower()}" transform="translate({x:.1f} {y:.1f})">'
-        f"<title>{escape(_('Colour scale'))}</title>"
+        f"<title>{escape(scale_name)}</title>"
     ]
     for k in range(LEGEND_STEPS):
         value = low + (scale - low) * k / (LEGEND_STEPS - 1)
@@ -109,11 +110,12 @@ def heatmap_svg(
     ]
     if labelled:
         font = min(FONT, cell * 0.85)
+        row_hint = _("Row %(token)s: show only this row")
         for i, label in enumerate(row_short):
             y = label_w + i * cell + cell / 2
             focus = (
                 f' tabindex="0" role="button" aria-label="'
-                f'{escape(_("Row %(token)s: show only this row") % {"token": matrix.rows[i]})}"'
+                f'{escape(row_hint % {"token": matrix.rows[i]})}"'
                 if interactive
                 else ""
             )
@@ -222,19 +224,17 @@ def head_view_svg(
             )
         parts.append("</g>")
     font = min(FONT + 1, row_h * 0.8)
+    from_hint = _("%(token)s: show only the lines from it")
+    to_hint = _("%(token)s: show only the lines to it")
     for i, label in enumerate(labels):
         y = 5 + i * row_h + row_h / 2
         safe = escape(label[:18])
         left, right = "", ""
         if interactive:
             left = (
-                f' tabindex="0" role="button" aria-label="'
-                f'{escape(_("%(token)s: show only the lines from it") % {"token": label})}"'
+                f' tabindex="0" role="button" aria-label="{escape(from_hint % {"token": label})}"'
             )
-            right = (
-                f' tabindex="0" role="button" aria-label="'
-                f'{escape(_("%(token)s: show only the lines to it") % {"token": label})}"'
-            )
+            right = f' tabindex="0" role="button" aria-label="{escape(to_hint % {"token": label})}"'
         parts.append(
             f'<text class="token" data-side="from" data-index="{i}" x="{left_x - 4}" y="{y:.1f}" '
             f'dy="0.35em" text-anchor="end" font-size="{font:.1f}"{left}>{safe}</text>'

@@ -292,7 +292,7 @@ def test_japanese_tokens_survive_the_round_trip(client, gpt_run):
     values = np.array([[float(c) for c in row[1:]] for row in rows[1:]])
     assert np.all(np.triu(values, k=1) == 0)  # causal: nothing above the diagonal
     root = _svg_response(client.get(f"{url}.svg?kind=heatmap"))
-    assert gpt_run.text in _texts(root) and "層 1" in root.find(f"{SVG}title").text
+    assert gpt_run.text in _texts(root) and "第 1 層" in root.find(f"{SVG}title").text
     generation = _csv(client.get(f"{url}.csv?kind=generation"))
     new = len(gpt_run.generated)
     assert len(generation) == new + 1 and len(generation[0]) == len(tokens) + new + 1
