@@ -162,7 +162,8 @@ def table_svg(array: np.ndarray, labels: list[str], *, title: str) -> SafeString
     rows, cols = array.shape
     cell_h = _cell_size(rows, 480)
     cell_w = max(3.0, min(10.0, 320 / max(cols, 1)))
-    width, height = LABEL_W + cols * cell_w + 4, rows * cell_h + 4
+    width = max(LABEL_W + cols * cell_w + 4, LABEL_W + LEGEND_STEPS * 14 + 24)
+    height = rows * cell_h + 4 + LEGEND_H
     scale = float(np.abs(array).max()) or 1.0
     parts = [
         f'<svg class="table" xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width:.0f} '
@@ -183,6 +184,7 @@ def table_svg(array: np.ndarray, labels: list[str], *, title: str) -> SafeString
                 f'height="{cell_h:.2f}" fill="{colour}" fill-opacity="{opacity:.3f}">'
                 f"<title>{escape(labels[i])}[{j}] = {value:.3f}</title></rect>"
             )
+    parts.append(colour_scale_svg(x=LABEL_W, y=rows * cell_h + 12, scale=scale, diverging=True))
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  labels are escaped
 

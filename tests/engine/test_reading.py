@@ -128,6 +128,10 @@ def test_a_heatmap_carries_its_colour_scale_with_numbers():
     assert steps[0].get("fill") == visuals.NEGATIVE and steps[-1].get("fill") == visuals.POSITIVE
     assert float(steps[len(steps) // 2].get("fill-opacity")) == 0
 
+    table = _svg(visuals.table_svg(np.array([[0.5, -2.0]]), ["a"], title="Q"))
+    ticks = table.findall(f".//{SVG}g[@class='colour-scale']/{SVG}text")
+    assert [float(tick.get("data-value")) for tick in ticks] == pytest.approx([-2.0, 0.0, 2.0])
+
 
 def test_heatmap_rows_and_head_view_lines_say_where_they_are():
     matrix = Matrix(np.array([[1.0, 0.0], [0.3, 0.7]], dtype=np.float32), ["x", "y"])
