@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import get_usage
 
-from . import catalogue, checks, limits, presenters, selectors, services, visuals
+from . import catalogue, checks, limits, presenters, selectors, services, source, visuals
+from . import export as exporting
 from .broker import broker_available
 from .models import AttentionRun, LiveModel
 from .validation import InputError, validate_options
@@ -200,6 +201,11 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
                 visuals.heatmap_svg(other, title=run.compare_text) if other else None
             )
             context["diff_svg"] = visuals.heatmap_svg(diff, title=_("Difference")) if diff else None
+            context["exports"] = [
+                {"label": _("First sentence"), "extra": "&which=first"},
+                {"label": _("Second sentence"), "extra": "&which=second"},
+                *([{"label": _("Difference"), "extra": "&which=difference"}] if diff else []),
+            ]
     elif view.kind == "head":
         weights, labels = data.layer(view)
         heads = [view.head] if view.focus else list(range(run.heads))
@@ -220,7 +226,15 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
                 if matrix is not None
                 else visuals.table_svg(table, data.labels(), title=label)
             )
-            steps.append({"key": key, "label": label, "svg": svg})
+            steps.append(
+                {
+                    "key": key,
+                    "label": label,
+                    "svg": svg,
+                    "exports": [{"label": _("This step"), "extra": f"&step={key}"}],
+                    **step_source(run.model, key),
+                }
+            )
         context["steps"] = steps
     context.update(_norms_and_similarity(run, data, view))
     context["view_query"] = view.query()
@@ -239,6 +253,15 @@ def _norms_and_similarity(run, data: presenters.RunData, view: presenters.ViewPa
             split, title=_("The strongest pairs between the two sentences")
         )
     return context
+def step_source(model: str, key: str) -> dict:
+    """The lines of engine/transformer/ that compute step ``key``, read from the files now, and
+    the glossary term that teaches it (linked by URL name: engine imports no other app)."""
+    slug, name = source.TERMS[key]
+    return {
+        "source": source.step_blocks(model, key),
+        "term_url": reverse("lessons:term", kwargs={"slug": slug}),
+        "term_name": name,
+    }
 
 
 @require_GET
@@ -305,3 +328,35 @@ def faithfulness(request, run_id):
     if not request.htmx:
         return redirect(panel_url)
     return render(request, "engine/_faithfulness.html", {"run": run}, status=status)
+def _plain(message: str, status: int) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+@require_GET
+def export(request, run_id, fmt: str):
+    """The current view as a file: ``export.svg`` (a standalone image) or ``export.csv`` (its
+    numbers), from the view's own query; see ``engine.export`` for the choices."""
+    run = selectors.run_for_read(run_id)
+    if run is None:
+        return _plain(_("This run does not exist."), 404)
+    if run.status != AttentionRun.Status.DONE:
+        return _plain(
+            _(
+                "This run has no result to export yet (status: %(status)s). Try again once it is done."
+            )
+            % {"status": run.get_status_display()},
+            409,
+        )
+    view = presenters.parse_view(request.GET, run=run)
+    try:
+        figure = exporting.build(
+            run, view, which=request.GET.get("which"), step=request.GET.get("step")
+        )
+    except exporting.NotAvailable as error:
+        return _plain(str(error), 404)
+    if fmt == "csv":
+        response = HttpResponse(exporting.to_csv(figure), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(exporting.to_svg(figure, run), content_type="image/svg+xml")
+    response["Content-Disposition"] = f'attachment; filename="{figure.filename(run, view, fmt)}"'
+    return response

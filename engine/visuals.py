@@ -8,6 +8,7 @@ from html import escape
 
 import numpy as np
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from .presenters import Matrix, SimilaritySplit
 
@@ -20,6 +21,8 @@ HEAD_COLOURS = (
 )  # fmt: skip
 LABEL_W = 110
 FONT = 11
+LEGEND_H = 46  # the colour scale under a heatmap
+LEGEND_STEPS = 11
 
 
 def _cell_size(n: int, budget: int = 620) -> float:
@@ -32,42 +35,99 @@ def _fill(value: float, scale: float, diverging: bool) -> tuple[str, float]:
     return NEGATIVE, max(0.0, min(1.0, value / scale))
 
 
+def _tick(value: float) -> str:
+    return f"{value:.3g}".replace("-", "−")
+
+
+def colour_scale_svg(*, x: float, y: float, scale: float, diverging: bool) -> str:
+    """The colour scale of a heatmap, as SVG: steps from the lowest to the highest value, with
+    the numbers at both ends and in the middle (a diverging scale is centred at 0)."""
+    low = -scale if diverging else 0.0
+    step_w = 14
+    scale_name = _("Colour scale")
+    parts = [
+        f'<g class="colour-scale" data-min="{low:.6g}" data-max="{scale:.6g}" '
+        f'data-diverging="{str(diverging).lower()}" transform="translate({x:.1f} {y:.1f})">'
+        f"<title>{escape(scale_name)}</title>"
+    ]
+    for k in range(LEGEND_STEPS):
+        value = low + (scale - low) * k / (LEGEND_STEPS - 1)
+        colour, opacity = _fill(value, scale, diverging)
+        parts.append(
+            f'<rect class="scale-step" x="{k * step_w}" y="0" width="{step_w}" height="12" '
+            f'fill="{colour}" fill-opacity="{opacity:.3f}" stroke="#9aa3b2" stroke-width="0.5"/>'
+        )
+    total = LEGEND_STEPS * step_w
+    for position, value, anchor in (
+        (0, low, "start"),
+        (total / 2, (low + scale) / 2, "middle"),
+        (total, scale, "end"),
+    ):
+        parts.append(
+            f'<text class="scale-tick" x="{position:.1f}" y="26" font-size="{FONT}" '
+            f'text-anchor="{anchor}" data-value="{value:.6g}">{_tick(value)}</text>'
+        )
+    parts.append("</g>")
+    return "".join(parts)
+
+
 def heatmap_svg(
-    matrix: Matrix, *, title: str, row_prefix: str = "", show_labels=True
+    matrix: Matrix,
+    *,
+    title: str,
+    row_prefix: str = "",
+    show_labels=True,
+    interactive: bool = True,
 ) -> SafeString:
-    """Rows attend to columns. Hover (or focus) a cell to read its value in its <title>.
-    Masked cells (a decoder's future) are drawn grey and say so."""
+    """Rows attend to columns. Hover (or focus) a cell to read its value in its <title>; hover
+    or focus a row label to isolate its row (static/js/reading.js). Masked cells (a decoder's
+    future) are drawn grey and say so. A colour scale with its numbers sits underneath."""
     values, n, rows = matrix.values, matrix.size, len(matrix.rows)
     cell = _cell_size(max(n, rows))
     label_w = LABEL_W if show_labels else 0
-    width = label_w + n * cell + 4
-    height = label_w + rows * cell + 4
+    width = max(label_w + n * cell + 4, label_w + LEGEND_STEPS * 14 + 24)
+    height = label_w + rows * cell + 4 + LEGEND_H
     seen = np.array([[matrix.sees(i, j) for j in range(n)] for i in range(rows)], dtype=bool)
     scale = float(np.abs(np.where(seen, values, 0)).max()) if values.size else 1.0
     scale = scale or 1.0
     if not matrix.diverging:
         scale = max(scale, 1e-6)
+    # Cut a label before escaping it: a cut entity (&lt; → &) would not be XML.
     esc = [escape(label) for label in matrix.labels]
+    short = [escape(label[:16]) for label in matrix.labels]
     row_esc = [escape(label) for label in matrix.rows]
+    row_short = [escape(label[:16]) for label in matrix.rows]
+    labelled = show_labels and cell >= 7
+    # Focusable row labels inside an image would be hidden from assistive technology: a
+    # heatmap the learner can explore is a group, a static one an image.
+    role = "group" if interactive and labelled else "img"
     parts = [
-        f'<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" role="{role}" '
+        f'aria-label="{escape(title)}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
         f'data-size="{n}" data-rows="{rows}" data-causal="{str(matrix.causal).lower()}">'
         f"<title>{escape(title)}</title>"
     ]
-    if show_labels and cell >= 7:
+    if labelled:
         font = min(FONT, cell * 0.85)
-        for i, label in enumerate(row_esc):
+        row_hint = _("Row %(token)s: show only this row")
+        for i, label in enumerate(row_short):
             y = label_w + i * cell + cell / 2
-            parts.append(
-                f'<text class="row-label" x="{label_w - 4}" y="{y:.1f}" dy="0.35em" '
-                f'text-anchor="end" font-size="{font:.1f}">{label[:16]}</text>'
+            focus = (
+                f' tabindex="0" role="button" aria-label="'
+                f'{escape(row_hint % {"token": matrix.rows[i]})}"'
+                if interactive
+                else ""
             )
-        for j, label in enumerate(esc):
+            parts.append(
+                f'<text class="row-label" data-row="{i}" x="{label_w - 4}" y="{y:.1f}" '
+                f'dy="0.35em" text-anchor="end" font-size="{font:.1f}"{focus}>{label}</text>'
+            )
+        for j, label in enumerate(short):
             x = label_w + j * cell + cell / 2
             parts.append(
                 f'<text class="col-label" x="{x:.1f}" y="{label_w - 4}" font-size="{font:.1f}" '
-                f'transform="rotate(-60 {x:.1f} {label_w - 4})">{label[:16]}</text>'
+                f'transform="rotate(-60 {x:.1f} {label_w - 4})">{label}</text>'
             )
     for i in range(rows):
         row = values[i]
@@ -76,7 +136,7 @@ def heatmap_svg(
             x = label_w + j * cell
             if not seen[i, j]:  # the future: masked, so no weight can flow
                 parts.append(
-                    f'<rect class="cell masked" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
+                    f'<rect class="cell masked" data-row="{i}" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
                     f'height="{cell:.2f}" fill="{MASKED}">'
                     f"<title>{row_prefix}{row_esc[i]} → {esc[j]}: {MASKED_TITLE}</title></rect>"
                 )
@@ -84,10 +144,15 @@ def heatmap_svg(
             value = float(row[j])
             colour, opacity = _fill(value, scale, matrix.diverging)
             parts.append(
-                f'<rect class="cell" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
+                f'<rect class="cell" data-row="{i}" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
                 f'height="{cell:.2f}" fill="{colour}" fill-opacity="{opacity:.3f}" '
                 f'data-value="{value:.4f}"><title>{row_prefix}{row_esc[i]} → {esc[j]}: {value:.3f}</title></rect>'
             )
+    parts.append(
+        colour_scale_svg(
+            x=label_w, y=label_w + rows * cell + 12, scale=scale, diverging=matrix.diverging
+        )
+    )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  every label above is escaped
 
@@ -97,7 +162,8 @@ def table_svg(array: np.ndarray, labels: list[str], *, title: str) -> SafeString
     rows, cols = array.shape
     cell_h = _cell_size(rows, 480)
     cell_w = max(3.0, min(10.0, 320 / max(cols, 1)))
-    width, height = LABEL_W + cols * cell_w + 4, rows * cell_h + 4
+    width = max(LABEL_W + cols * cell_w + 4, LABEL_W + LEGEND_STEPS * 14 + 24)
+    height = rows * cell_h + 4 + LEGEND_H
     scale = float(np.abs(array).max()) or 1.0
     parts = [
         f'<svg class="table" xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width:.0f} '
@@ -108,7 +174,7 @@ def table_svg(array: np.ndarray, labels: list[str], *, title: str) -> SafeString
         if cell_h >= 7:
             parts.append(
                 f'<text x="{LABEL_W - 4}" y="{y + cell_h / 2:.1f}" dy="0.35em" text-anchor="end" '
-                f'font-size="{min(FONT, cell_h * 0.85):.1f}">{escape(labels[i])[:16]}</text>'
+                f'font-size="{min(FONT, cell_h * 0.85):.1f}">{escape(labels[i][:16])}</text>'
             )
         for j in range(cols):
             value = float(array[i, j])
@@ -118,23 +184,33 @@ def table_svg(array: np.ndarray, labels: list[str], *, title: str) -> SafeString
                 f'height="{cell_h:.2f}" fill="{colour}" fill-opacity="{opacity:.3f}">'
                 f"<title>{escape(labels[i])}[{j}] = {value:.3f}</title></rect>"
             )
+    parts.append(colour_scale_svg(x=LABEL_W, y=rows * cell_h + 12, scale=scale, diverging=True))
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  labels are escaped
 
 
 def head_view_svg(
-    weights: np.ndarray, labels: list[str], *, heads: list[int], threshold: float = 0.05
+    weights: np.ndarray,
+    labels: list[str],
+    *,
+    heads: list[int],
+    threshold: float = 0.05,
+    interactive: bool = True,
 ) -> SafeString:
     """One layer: tokens on the left attend to tokens on the right; a line per (head, pair)
-    whose weight passes ``threshold``, coloured by head, as opaque as it is strong."""
+    whose weight passes ``threshold``, coloured by head, as opaque as it is strong. Every line
+    says where it runs (``data-from``, ``data-to``; its group, ``data-head``), so hovering or
+    focusing a token isolates its lines (static/js/reading.js)."""
     n = len(labels)
     row_h = max(9.0, min(22.0, 900 / max(n, 1)))
     width, height = 560, n * row_h + 10
     left_x, right_x = 150, width - 150
+    title = _("Head view: lines from each token (left) to the tokens it attends to (right)")
     parts = [
-        f'<svg class="head-view" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'<svg class="head-view" xmlns="http://www.w3.org/2000/svg" '
+        f'role="{"group" if interactive else "img"}" aria-label="{escape(title)}" '
         f'viewBox="0 0 {width} {height:.0f}" width="{width}" height="{height:.0f}">'
-        f"<title>Head view: lines from each token (left) to the tokens it attends to (right)</title>"
+        f"<title>{escape(title)}</title>"
     ]
     for head in heads:
         matrix = weights[head]
@@ -144,17 +220,28 @@ def head_view_svg(
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
             y1, y2 = 5 + i * row_h + row_h / 2, 5 + j * row_h + row_h / 2
             parts.append(
-                f'<line x1="{left_x + 4}" y1="{y1:.1f}" x2="{right_x - 4}" y2="{y2:.1f}" '
+                f'<line data-from="{i}" data-to="{j}" x1="{left_x + 4}" y1="{y1:.1f}" '
+                f'x2="{right_x - 4}" y2="{y2:.1f}" '
                 f'stroke-width="2" stroke-opacity="{float(matrix[i, j]):.3f}"/>'
             )
         parts.append("</g>")
     font = min(FONT + 1, row_h * 0.8)
+    from_hint = _("%(token)s: show only the lines from it")
+    to_hint = _("%(token)s: show only the lines to it")
     for i, label in enumerate(labels):
         y = 5 + i * row_h + row_h / 2
-        safe = escape(label)[:18]
+        safe = escape(label[:18])
+        left, right = "", ""
+        if interactive:
+            left = (
+                f' tabindex="0" role="button" aria-label="{escape(from_hint % {"token": label})}"'
+            )
+            right = f' tabindex="0" role="button" aria-label="{escape(to_hint % {"token": label})}"'
         parts.append(
-            f'<text x="{left_x - 4}" y="{y:.1f}" dy="0.35em" text-anchor="end" font-size="{font:.1f}">{safe}</text>'
-            f'<text x="{right_x + 4}" y="{y:.1f}" dy="0.35em" font-size="{font:.1f}">{safe}</text>'
+            f'<text class="token" data-side="from" data-index="{i}" x="{left_x - 4}" y="{y:.1f}" '
+            f'dy="0.35em" text-anchor="end" font-size="{font:.1f}"{left}>{safe}</text>'
+            f'<text class="token" data-side="to" data-index="{i}" x="{right_x + 4}" y="{y:.1f}" '
+            f'dy="0.35em" font-size="{font:.1f}"{right}>{safe}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  labels are escaped

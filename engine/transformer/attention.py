@@ -54,8 +54,10 @@ def padding_bias(mask: Tensor, dtype: torch.dtype) -> Tensor:
     their weight is exactly 0. It broadcasts over heads and query rows: *every* query ignores
     the padded keys (padded query rows still get computed, they are simply never shown).
     """
+    # step: mask (minilm)
     bias = (1.0 - mask.to(dtype)) * torch.finfo(dtype).min
     return bias[:, None, None, :]
+    # end step
 
 
 def causal_bias(
@@ -69,9 +71,11 @@ def causal_bias(
     before it, so predicting the next token can never peek at it. Every row keeps its diagonal,
     so no row is all ``-inf``. Add :func:`padding_bias` to it for a padded batch.
     """
+    # step: mask (gpt)
     upper = torch.ones(length, length, device=device, dtype=torch.bool).triu(diagonal=1)
     bias = torch.zeros(length, length, device=device, dtype=dtype)
     return bias.masked_fill(upper, float("-inf"))[None, None, :, :]
+    # end step
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -123,19 +127,33 @@ class MultiHeadSelfAttention(nn.Module):
         tensors to write the scores and weights into, e.g. slices of one ``[L, B, H, T, T]``
         tensor, so that keeping every layer's matrices costs no extra copy.
         """
+        # step: q
         queries = self.split_heads(self.query(hidden))
+        # end step
+        # step: k
         keys = self.split_heads(self.key(hidden))
+        # end step
+        # step: output
         values = self.split_heads(self.value(hidden))
+        # end step
 
+        # step: qk scaled
         # How well every query matches every key, scaled so the softmax does not saturate.
         scores = torch.matmul(queries, keys.transpose(-2, -1), out=scores_out).mul_(self.scale)
+        # end step
 
+        # step: mask
         if bias is None and mask is not None:
             bias = padding_bias(mask, scores.dtype)
         masked_scores = scores if bias is None else scores + bias
+        # end step
 
+        # step: softmax
         weights = torch.softmax(masked_scores, dim=-1, out=weights_out)  # each row sums to 1
+        # end step
+        # step: output
         context = torch.matmul(weights, values)  # weighted average of the values
+        # end step
         output = self.output(self.merge_heads(context))
 
         trace = AttentionTrace(queries, keys, values, scores, masked_scores, weights)

@@ -158,9 +158,11 @@ class Decoder(nn.Module):
         x = self.dropout(x)
 
         # One additive bias for every block: -inf above the diagonal, + padding if any.
+        # step: mask
         bias = causal_bias(length, device=x.device, dtype=x.dtype)
         if attention_mask is not None and not bool(attention_mask.all()):
             bias = bias + padding_bias(attention_mask, x.dtype)  # [B, 1, T, T]
+        # end step
 
         hidden_states, block_outputs, traces = [x], [], []
         for block in self.blocks:

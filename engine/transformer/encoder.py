@@ -137,8 +137,10 @@ class Encoder(nn.Module):
         hidden = self.embeddings(input_ids, token_type_ids)
         # The padding bias is the same for every layer: build it once (or not at all).
         bias = None
+        # step: mask
         if attention_mask is not None and not bool(attention_mask.all()):
             bias = padding_bias(attention_mask, hidden.dtype)
+        # end step
 
         # Without autograd, every layer writes its scores and weights straight into one
         # [L, B, H, T, T] tensor each, so keeping them all costs no copy.
