@@ -11,13 +11,22 @@ from typing import Annotated
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
-from . import catalogue, limits, presenters, selectors, services
+from . import catalogue, limits, model_view, presenters, selectors, services
 from .broker import broker_available, wait_until_final
 from .models import AttentionRun
-from .schemas import AttentionIn, ErrorOut, ModelsOut, RunOut, SubmittedOut, explained
+from .schemas import (
+    AttentionIn,
+    ErrorOut,
+    HeadsOut,
+    ModelsOut,
+    RunOut,
+    SubmittedOut,
+    explained,
+)
 from .validation import InputError, validate_options
 from .views import rate_limited, read_run
 
@@ -229,3 +238,25 @@ def api_run(
         else:
             body["similarity"] = run.similarity
     return body
+
+
+@router.get(
+    "attention/{run_id}/heads",
+    url_name="attention-heads",
+    summary="Every head's role on a run",
+    response={200: HeadsOut, 404: ErrorOut, 409: ErrorOut},
+)
+@decorate_view(in_api_language)
+def api_heads(request, run_id: str, lang: str | None = LANG_RUN):
+    """What each head does on this sentence, with a score (after Clark et al. 2019, "What Does
+    BERT Look At?", arXiv:1906.04341; the rules and thresholds are on the run's model view).
+    409 until the run is done."""
+    run = read_run(run_id)
+    if run is None:
+        return _error(_("No run with this id."), 404)
+    if run.status == AttentionRun.Status.FAILED:
+        return _error(_("This run failed, so its heads have no roles."), 409)
+    if run.status != AttentionRun.Status.DONE:
+        return _error(_("This run is not done yet; its heads have roles once it is."), 409)
+    labels = model_view.run_roles(run, presenters.RunData(run))
+    return {"heads": [label.as_dict() for label in labels]}

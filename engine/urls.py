@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.demo, name="demo"),
     path("runs/<str:run_id>/", views.run_page, name="run"),
     path("runs/<str:run_id>/status/", views.run_status, name="run-status"),
-    path("runs/<str:run_id>/thumb/<int:layer>/<int:head>.svg", views.thumbnail, name="thumbnail"),
 ]
 
 # The JSON API (engine.api) is a django-ninja router that pages.api mounts under /api/v1/.

@@ -1,5 +1,6 @@
-"""The live model's pages: the demo form, a run's page with its views, the status fragment
-that the page polls, and the model view's thumbnails. The JSON API is ``engine.api``."""
+"""The live model's pages: the demo form, a run's page with its views (the model view's grid
+is ``engine.model_view``), and the status fragment that the page polls. The JSON API is
+``engine.api``."""
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import get_usage
 
-from . import catalogue, limits, presenters, selectors, services, visuals
+from . import catalogue, limits, model_view, presenters, selectors, services, visuals
 from .broker import broker_available
 from .models import AttentionRun, LiveModel
 from .validation import InputError, validate_options
@@ -155,6 +156,20 @@ def _run_context(request, run: AttentionRun) -> dict:
     if run.status == AttentionRun.Status.DONE:
         view = presenters.parse_view(request.GET, run=run)
         context.update(view_context(run, view))
+        if view.kind == "model" or request.GET.get("compact"):
+            context.update(model_grid_context(request, run, view))
+    return context
+
+
+def model_grid_context(request, run: AttentionRun, view: presenters.ViewParams) -> dict:
+    """Every head as a labelled thumbnail, filtered by ``?role=`` (server-side, so the filter
+    works without JavaScript; static/js/roles.js does the same at once in the page)."""
+    role, unknown = model_view.parse_role(request.GET.get("role"), causal=run.is_decoder)
+    context = {"grid": model_view.grid(run, presenters.RunData(run), view, role_filter=role)}
+    if unknown:
+        context["role_error"] = _("There is no role “%(role)s”; every head is shown.") % {
+            "role": request.GET.get("role", "")[:40]
+        }
     return context
 
 
@@ -240,20 +255,3 @@ def run_status(request, run_id):
     if run is None:
         return HttpResponse(_("This run does not exist."), status=404)
     return render(request, "engine/run.html#run-state", _run_context(request, run))
-
-
-@require_GET
-def thumbnail(request, run_id, layer: int, head: int):
-    run = selectors.run_for_read(run_id)
-    if (
-        run is None
-        or run.status != AttentionRun.Status.DONE
-        or layer >= run.layers
-        or head >= run.heads
-    ):
-        return HttpResponse(status=404)
-    data = presenters.RunData(run)
-    svg = visuals.thumbnail_svg(data.thumbnail(layer, head), title=f"L{layer + 1} H{head + 1}")
-    response = HttpResponse(svg, content_type="image/svg+xml")
-    response["Cache-Control"] = "public, max-age=86400, immutable"
-    return response
