@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt bench-soak screenshots messages train-gpt clean
+.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt bench-soak screenshots messages train-gpt reference-roles clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ messages: $(VENV)/.installed
 # MODEL_CARD.md). Seeded: the same lessons give the same model on the same machine.
 train-gpt: $(VENV)/.installed
 	$(PY) -m engine.transformer.train_gpt
+
+# Every head's role on the fixed reference sentences (both models, on the CPU, a few seconds):
+# rewrites engine/reference/head_roles.json, which tests/engine/test_reference_roles.py checks.
+reference-roles: $(VENV)/.installed
+	$(PY) -m engine.transformer.reference_roles
 
 bench: bench-forward bench-gpt bench-e2e bench-load bench-healthz
 
