@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt bench-soak screenshots messages train-gpt clean
+.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt bench-model-view bench-soak screenshots messages train-gpt reference-roles clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,7 +61,12 @@ messages: $(VENV)/.installed
 train-gpt: $(VENV)/.installed
 	$(PY) -m engine.transformer.train_gpt
 
-bench: bench-forward bench-gpt bench-e2e bench-load bench-healthz
+# Every head's role on the fixed reference sentences (both models, on the CPU, a few seconds):
+# rewrites engine/reference/head_roles.json, which tests/engine/test_reference_roles.py checks.
+reference-roles: $(VENV)/.installed
+	$(PY) -m engine.transformer.reference_roles
+
+bench: bench-forward bench-gpt bench-e2e bench-load bench-healthz bench-model-view
 
 bench-forward: $(VENV)/.installed
 	$(PY) bench/bench_forward.py
@@ -77,6 +82,9 @@ bench-gpt: $(VENV)/.installed
 
 bench-healthz: $(VENV)/.installed
 	$(PY) bench/bench_healthz.py
+
+bench-model-view: $(VENV)/.installed
+	$(PY) bench/bench_model_view.py
 
 # 10 minutes of pages and runs with workers killed and Redis restarted (not in `bench`).
 bench-soak: $(VENV)/.installed

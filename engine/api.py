@@ -15,13 +15,14 @@ from django.utils.translation import gettext
 from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
-from . import catalogue, checks, limits, presenters, selectors, services
+from . import catalogue, checks, limits, model_view, presenters, selectors, services
 from .broker import broker_available, wait_until_final
 from .models import AttentionRun
 from .schemas import (
     AttentionIn,
     ErrorOut,
     FaithfulnessOut,
+    HeadsOut,
     ModelsOut,
     RunOut,
     SubmittedOut,
@@ -334,3 +335,25 @@ def api_faithfulness(request, run_id: str, lang: str | None = LANG):
             404,
         )
     return _check_body(request, run, check)
+
+
+@router.get(
+    "attention/{run_id}/heads",
+    url_name="attention-heads",
+    summary="Every head's role on a run",
+    response={200: HeadsOut, 404: ErrorOut, 409: ErrorOut},
+)
+@decorate_view(in_api_language)
+def api_heads(request, run_id: str, lang: str | None = LANG_RUN):
+    """What each head does on this sentence, with a score (after Clark et al. 2019, "What Does
+    BERT Look At?", arXiv:1906.04341; the rules and thresholds are on the run's model view).
+    409 until the run is done."""
+    run = read_run(run_id)
+    if run is None:
+        return _error(gettext("No run with this id."), 404)
+    if run.status == AttentionRun.Status.FAILED:
+        return _error(gettext("This run failed, so its heads have no roles."), 409)
+    if run.status != AttentionRun.Status.DONE:
+        return _error(gettext("This run is not done yet; its heads have roles once it is."), 409)
+    labels = model_view.run_roles(run, presenters.RunData(run))
+    return {"heads": [label.as_dict() for label in labels]}

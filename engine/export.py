@@ -26,7 +26,7 @@ from html import escape
 import numpy as np
 from django.utils.translation import gettext as _
 
-from . import visuals
+from . import model_view, visuals
 from .models import AttentionRun
 from .presenters import Matrix, RunData, ViewParams
 
@@ -57,7 +57,7 @@ class Export:
     heads: list[int] | None = None  # head view: the heads drawn
     layer_weights: np.ndarray | None = None
     layer_labels: list[str] | None = None
-    thumbs: list[list[np.ndarray]] | None = None  # model view: every head, pooled
+    thumbs: np.ndarray | None = None  # model view: every head, pooled, [L, H, c, c]
 
     def filename(self, run: AttentionRun, view: ViewParams, extension: str) -> str:
         name = f"attention-{str(run.id)[:8]}-{run.model}-{view.kind}"
@@ -88,10 +88,7 @@ def build(
     data = RunData(run)
     where = _("Layer %(l)d, head %(h)d") % {"l": view.layer + 1, "h": view.head + 1}
     if view.kind == "model":
-        thumbs = [
-            [data.thumbnail(layer, head) for head in range(run.heads)]
-            for layer in range(run.layers)
-        ]
+        thumbs = model_view.pooled(data.weights)
         return Export(
             "model", _("Every head of every layer"), [], layer_weights=data.weights, thumbs=thumbs
         )
@@ -244,11 +241,10 @@ def _figures(export: Export) -> list[str]:
         cells = []
         for layer in range(layers):
             for head in range(heads):
-                thumb = visuals.thumbnail_svg(
-                    export.thumbs[layer][head], title=f"L{layer + 1} H{head + 1}"
-                )
+                thumb = model_view.thumbnail_svg(export.thumbs[layer, head])
                 cells.append(
                     f'<g transform="translate({30 + head * 66} {18 + layer * 66})">'
+                    f"<title>L{layer + 1} H{head + 1}</title>"
                     f'<rect x="-0.5" y="-0.5" width="61" height="61" fill="#ffffff" '
                     f'stroke="#d9dde5"/>{thumb}</g>'
                 )

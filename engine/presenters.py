@@ -281,23 +281,6 @@ class RunData:
             ("output", f"× V  ({len(labels)}×{d})", None, output),
         ]
 
-    def thumbnail(self, layer: int, head: int, cells: int = 24) -> np.ndarray:
-        """The head's weights, average-pooled to at most ``cells`` × ``cells``."""
-        matrix = self.weights[layer, head]
-        size = matrix.shape[0]
-        if size <= cells:
-            return matrix
-        edges = np.linspace(0, size, cells + 1).astype(int)
-        return np.array(
-            [
-                [
-                    matrix[edges[i] : edges[i + 1], edges[j] : edges[j + 1]].mean()
-                    for j in range(cells)
-                ]
-                for i in range(cells)
-            ]
-        )
-
     # --- norm-based attention: the sink ---------------------------------------------------
 
     def sinks(self) -> "SinkPanel | None":

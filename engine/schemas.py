@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from . import limits
 from .models import AttentionRun, LiveModel
+from .transformer.roles import ROLES
 from .validation import model_message, option_message, text_type_message
 
 LEARNER_ERROR = "learner_input"  # the pydantic error type whose message is for the learner
@@ -234,3 +235,29 @@ class FaithfulnessOut(Schema):
     error_code: str | None
     url: str
     result: FaithfulnessResultOut | None
+
+
+class HeadOut(Schema):
+    """One head's role on the run's sentence (engine.transformer.roles states the rules)."""
+
+    layer: int = Field(ge=0)
+    head: int = Field(ge=0)
+    role: Literal[ROLES] = Field(
+        description=(
+            "What the head mostly attends to: the previous or next token, itself, the first "
+            "token ([CLS]; `first` for the GPT), the last ([SEP]), punctuation, broadly (high "
+            "entropy), or none of these (`other`)."
+        )
+    )
+    score: float = Field(
+        ge=0.0,
+        le=1.0,
+        description=(
+            "The share of the head's weight behind its label (mean over query rows); for "
+            "`broad` the normalised entropy, for `other` the weight no rule explains."
+        ),
+    )
+
+
+class HeadsOut(Schema):
+    heads: list[HeadOut] = Field(description="One entry per head, layer by layer, head by head.")

@@ -9,7 +9,6 @@ urlpatterns = [
     path("runs/<str:run_id>/", views.run_page, name="run"),
     path("runs/<str:run_id>/status/", views.run_status, name="run-status"),
     path("runs/<str:run_id>/faithfulness/", views.faithfulness, name="faithfulness"),
-    path("runs/<str:run_id>/thumb/<int:layer>/<int:head>.svg", views.thumbnail, name="thumbnail"),
     path("runs/<str:run_id>/export.svg", views.export, {"fmt": "svg"}, name="export-svg"),
     path("runs/<str:run_id>/export.csv", views.export, {"fmt": "csv"}, name="export-csv"),
 ]

@@ -1,5 +1,6 @@
-"""The live model's pages: the demo form, a run's page with its views, the status fragment
-that the page polls, and the model view's thumbnails. The JSON API is ``engine.api``."""
+"""The live model's pages: the demo form, a run's page with its views (the model view's grid
+is ``engine.model_view``), and the status fragment that the page polls. The JSON API is
+``engine.api``."""
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -11,7 +12,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import get_usage
 
-from . import catalogue, checks, limits, presenters, selectors, services, source, visuals
+from . import (
+    catalogue,
+    checks,
+    limits,
+    model_view,
+    presenters,
+    selectors,
+    services,
+    source,
+    visuals,
+)
 from . import export as exporting
 from .broker import broker_available
 from .models import AttentionRun, LiveModel
@@ -156,6 +167,20 @@ def _run_context(request, run: AttentionRun) -> dict:
     if run.status == AttentionRun.Status.DONE:
         view = presenters.parse_view(request.GET, run=run)
         context.update(view_context(run, view))
+        if view.kind == "model" or request.GET.get("compact"):
+            context.update(model_grid_context(request, run, view))
+    return context
+
+
+def model_grid_context(request, run: AttentionRun, view: presenters.ViewParams) -> dict:
+    """Every head as a labelled thumbnail, filtered by ``?role=`` (server-side, so the filter
+    works without JavaScript; static/js/roles.js does the same at once in the page)."""
+    role, unknown = model_view.parse_role(request.GET.get("role"), causal=run.is_decoder)
+    context = {"grid": model_view.grid(run, presenters.RunData(run), view, role_filter=role)}
+    if unknown:
+        context["role_error"] = _("There is no role “%(role)s”; every head is shown.") % {
+            "role": request.GET.get("role", "")[:40]
+        }
     return context
 
 
@@ -253,6 +278,8 @@ def _norms_and_similarity(run, data: presenters.RunData, view: presenters.ViewPa
             split, title=_("The strongest pairs between the two sentences")
         )
     return context
+
+
 def step_source(model: str, key: str) -> dict:
     """The lines of engine/transformer/ that compute step ``key``, read from the files now, and
     the glossary term that teaches it (linked by URL name: engine imports no other app)."""
@@ -284,23 +311,6 @@ def run_status(request, run_id):
     return render(request, "engine/run.html#run-state", _run_context(request, run))
 
 
-@require_GET
-def thumbnail(request, run_id, layer: int, head: int):
-    run = selectors.run_for_read(run_id)
-    if (
-        run is None
-        or run.status != AttentionRun.Status.DONE
-        or layer >= run.layers
-        or head >= run.heads
-    ):
-        return HttpResponse(status=404)
-    data = presenters.RunData(run)
-    svg = visuals.thumbnail_svg(data.thumbnail(layer, head), title=f"L{layer + 1} H{head + 1}")
-    response = HttpResponse(svg, content_type="image/svg+xml")
-    response["Cache-Control"] = "public, max-age=86400, immutable"
-    return response
-
-
 @require_http_methods(["GET", "POST"])
 def faithfulness(request, run_id):
     """The faithfulness check's panel: POST starts the check (once per run), GET is the
@@ -328,6 +338,8 @@ def faithfulness(request, run_id):
     if not request.htmx:
         return redirect(panel_url)
     return render(request, "engine/_faithfulness.html", {"run": run}, status=status)
+
+
 def _plain(message: str, status: int) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 

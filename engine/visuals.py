@@ -1,4 +1,5 @@
-"""Server-rendered SVG for attention: heatmaps, the head view and model-view thumbnails.
+"""Server-rendered SVG for attention: heatmaps and the head view (the model view's thumbnails
+are ``engine.model_view``).
 
 Built as strings (a heatmap at T = 128 has 16,384 cells: a template loop would be slow), with
 every label escaped. Colours are SVG attributes, not inline styles, so the CSP holds.
@@ -245,27 +246,6 @@ def head_view_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308  labels are escaped
-
-
-def thumbnail_svg(matrix: np.ndarray, *, title: str) -> str:
-    """A small standalone SVG document (served as image/svg+xml for the model view)."""
-    n = matrix.shape[0]
-    cell = 60 / n
-    scale = float(matrix.max()) or 1.0
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 60 60" width="60" height="60">'
-        f"<title>{escape(title)}</title>"
-    ]
-    for i in range(n):
-        for j in range(n):
-            opacity = float(matrix[i, j]) / scale
-            if opacity > 0.02:
-                parts.append(
-                    f'<rect x="{j * cell:.2f}" y="{i * cell:.2f}" width="{cell:.2f}" height="{cell:.2f}" '
-                    f'fill="{NEGATIVE}" fill-opacity="{opacity:.2f}"/>'
-                )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _token_row(labels: list[str], *, font: float = 12.0) -> tuple[list[float], float]:

@@ -132,8 +132,9 @@ def test_predict_then_observe_shows_the_live_attention(
     page.locator('input[name="confidence"][value="sure"]').check()
     page.get_by_role("button", name="Answer").click()
     page.wait_for_selector(".observe")
-    page.wait_for_selector(".observe table.model-grid img", timeout=120_000)
-    assert page.locator(".observe table.model-grid img").count() == 72
+    page.wait_for_selector(".observe table.model-grid a.thumb svg", timeout=120_000)
+    assert page.locator(".observe table.model-grid a.thumb svg.thumb-svg").count() == 72
+    assert page.locator(".observe .thumb-role").count() == 72  # each head's role, in one request
     screenshot(page, "quiz-observe")
     assert re.search(
         r"/demo/runs/[0-9a-f-]+/", page.locator(".observe a").first.get_attribute("href")

@@ -89,8 +89,8 @@ def test_demo_form_to_run_page_with_progress_and_views(client, celery_worker_pro
     assert words.count('class="head-lines"') == 12 and "[CLS]" not in words
     page = client.get(f"{run_url}?kind=compare&unit=word&special=hide").content.decode()
     assert "Difference" in page and "<html" in page
-    thumb = client.get(f"{run_url}thumb/0/0.svg")
-    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/svg+xml"
+    grid = client.get(f"{run_url}?kind=model").content.decode()
+    assert grid.count('<a class="thumb"') == 72 and "<img" not in grid.split('id="view"')[1]
 
 
 def test_a_failing_run_ends_failed_with_a_message(client, celery_worker_process, settings):

@@ -65,6 +65,7 @@ def test_the_document_lists_every_operation_and_status(live_server, glossary_tx)
         ("GET", f"{API}/attention/{{run_id}}/"): {"200", "400", "404"},
         ("POST", f"{API}/attention/{{run_id}}/faithfulness"): {"200", "202", "404", "409", "503"},
         ("GET", f"{API}/attention/{{run_id}}/faithfulness"): {"200", "404"},
+        ("GET", f"{API}/attention/{{run_id}}/heads"): {"200", "404", "409"},
         ("GET", f"{API}/terms/"): {"200", "400"},
         ("GET", f"{API}/terms/{{slug}}/"): {"200", "400", "404"},
     }
@@ -90,7 +91,7 @@ def test_every_operation_conforms_to_the_document(api_schema, mode):
     (wrong types, out of range, missing fields). (schemathesis's lazy pytest fixture loader
     does not run on pytest 9, so each operation's strategy is driven by hypothesis here.)"""
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 7
+    assert len(operations) == 8
     sent = Counter()
 
     for operation in operations:
@@ -119,6 +120,7 @@ def _operation(schema, method: str, path: str):
 def test_real_runs_conform_while_queued_and_once_done(api_schema):
     submit = _operation(api_schema, "POST", "/attention")
     read = _operation(api_schema, "GET", "/attention/{run_id}/")
+    heads = _operation(api_schema, "GET", "/attention/{run_id}/heads")
     bodies = [
         {"text": "The cat sat on the mat."},
         {"text": "The cat sat.", "compare_text": "A dog stood."},
@@ -131,6 +133,8 @@ def test_real_runs_conform_while_queued_and_once_done(api_schema):
         ids.append(response.json()["id"])
         # read at once: queued (or running), with ``ahead`` while it waits
         read.Case(path_parameters={"run_id": ids[-1]}).call_and_validate(checks=CHECKS)
+        early = heads.Case(path_parameters={"run_id": ids[-1]}).call_and_validate(checks=CHECKS)
+        assert early.status_code in (200, 409)  # 409 until the run is done
     for run_id in ids:
         deadline = time.monotonic() + 90
         while True:
@@ -144,6 +148,9 @@ def test_real_runs_conform_while_queued_and_once_done(api_schema):
             case = read.Case(path_parameters={"run_id": run_id}, query=query)
             response = case.call_and_validate(checks=CHECKS)
             assert response.status_code == (400 if query == {"layer": 99} else 200)
+        labelled = heads.Case(path_parameters={"run_id": run_id}, query={"lang": "ja"})
+        roles = labelled.call_and_validate(checks=CHECKS).json()["heads"]
+        assert len(roles) == len(body["attention"]) * len(body["attention"][0])
 
 
 def test_refusals_conform_too(api_schema, settings):

@@ -133,7 +133,8 @@ def test_api_wrong_methods_and_malformed_ids(client, glossary):
         assert response.status_code == 404 and response.json()["error"]
         assert client.get(f"/en/demo/runs/{bad}/").status_code == 404
         assert client.get(f"/en/demo/runs/{bad}/status/").status_code == 404
-        assert client.get(f"/en/demo/runs/{bad}/thumb/0/0.svg").status_code == 404
+        heads = client.get(f"/api/v1/attention/{bad}/heads")
+        assert heads.status_code == 404 and heads.json()["error"]
 
 
 @FUZZ
