@@ -98,12 +98,23 @@ class PerVersion:
     """A bounded, thread-safe in-process memo for values that depend only on the content.
 
     Its entries belong to one content token; asking with another token empties it. At most
-    ``maxsize`` entries, the least recently used dropped first. Callers must not change what it
-    returns (it is shared by every request of the process)."""
+    ``maxsize`` entries and, when ``weigh`` is given, ``max_weight`` in all (``weigh(value)``:
+    bytes, say); the least recently used go first. Callers must not change what it returns (it
+    is shared by every request of the process)."""
 
-    def __init__(self, name: str, maxsize: int):
+    def __init__(
+        self,
+        name: str,
+        maxsize: int,
+        *,
+        weigh: Callable[[Any], int] | None = None,
+        max_weight: int = 0,
+    ):
         self.name = name
         self.maxsize = maxsize
+        self._weigh = weigh
+        self.max_weight = max_weight
+        self.weight = 0
         self._token = ""
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -119,14 +130,20 @@ class PerVersion:
             return value
 
     def put(self, key: Hashable, value: Any, *, token: str) -> None:
+        weigh = self._weigh or (lambda _value: 0)
         with self._lock:
             if token != self._token:
                 self._entries.clear()
+                self.weight = 0
                 self._token = token
+            if key in self._entries:
+                self.weight -= weigh(self._entries.pop(key))
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            self.weight += weigh(value)
+            while len(self._entries) > self.maxsize or (
+                self._weigh and self.weight > self.max_weight and len(self._entries) > 1
+            ):
+                self.weight -= weigh(self._entries.popitem(last=False)[1])
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The value for ``key`` under the current token, computed once (``compute`` is called
@@ -143,6 +160,7 @@ class PerVersion:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.weight = 0
             self._token = ""
 
     def __len__(self) -> int:

@@ -42,7 +42,13 @@ VARY = ("Cookie", "HX-Request", "HX-History-Restore-Request")
 PLACEHOLDER = "PageCacheCsrfTokenPlaceholder".ljust(64, "X")
 _PLACEHOLDER = PLACEHOLDER.encode()
 
-PAGES = versioning.PerVersion("pages", maxsize=settings.PAGE_CACHE_ENTRIES)
+# (body, content type) by key; bounded in entries and in bytes, whatever URLs are asked for.
+PAGES = versioning.PerVersion(
+    "pages",
+    maxsize=settings.PAGE_CACHE_ENTRIES,
+    weigh=lambda kept: len(kept[0]),
+    max_weight=settings.PAGE_CACHE_BYTES,
+)
 
 
 def csrf_placeholder(request) -> dict:
@@ -114,7 +120,7 @@ class PageCacheMiddleware:
         not_modified = get_conditional_response(request, etag=plan.etag)
         if not_modified is not None:
             return not_modified
-        if versioning.caching_enabled():
+        if settings.PAGE_CACHE and versioning.caching_enabled():
             kept = PAGES.get(key, token=token)
             if kept is not None:
                 body, content_type = kept
@@ -136,7 +142,7 @@ class PageCacheMiddleware:
             patch_cache_control(response, private=True, no_cache=True)
         if not plan.visitor or response.streaming:
             return response
-        if response.status_code == 200:
+        if response.status_code in (200, 304):
             response["ETag"] = plan.etag
         content = response.content
         if keep:
@@ -150,7 +156,8 @@ class PageCacheMiddleware:
         """A plain HTML page, with no cookie or cache header of its own (which would mean the
         view did something for this request only)."""
         return (
-            versioning.caching_enabled()
+            settings.PAGE_CACHE
+            and versioning.caching_enabled()
             and not response.cookies
             and response.get("Content-Type", "").startswith("text/html")
             and not response.has_header("Cache-Control")
