@@ -238,3 +238,26 @@ def test_the_page_store_is_bounded_in_entries_and_bytes():
     store.put("a", "y", token="t2")
     assert len(store) == 1
     assert store.weight == 1
+
+
+def test_a_returning_visitors_kept_page_token_passes_djangos_check(glossary):
+    visitor = Client(enforce_csrf_checks=True)
+    visitor.get(TERM)
+    cookie = visitor.cookies["csrftoken"].value
+    page = visitor.get("/en/terms/softmax/quiz/").content.decode()  # a kept page, cookie sent
+    assert visitor.cookies["csrftoken"].value == cookie  # the same secret, refreshed
+    token = re.search(r'name="csrfmiddlewaretoken" value="([A-Za-z0-9]{64})"', page)[1]
+    started = visitor.post("/en/terms/softmax/quiz/start/", {"csrfmiddlewaretoken": token})
+    assert started.status_code in (200, 302)
+
+
+def test_visitor_tokens_use_the_whole_alphabet_and_nothing_else():
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS
+
+    from pages.page_cache import _random_chars
+
+    drawn = _random_chars(200_000)
+    assert len(drawn) == 200_000
+    assert set(drawn) == set(CSRF_ALLOWED_CHARS)
+    counts = [drawn.count(ch) for ch in CSRF_ALLOWED_CHARS]
+    assert max(counts) < 1.25 * min(counts)  # about 3226 each (sd 56): none favoured
