@@ -15,8 +15,10 @@ prefork, concurrency 1 each, one torch thread each) and gunicorn, all with produ
    fragments), and the same on the trivial view ``/robots.txt``. Side by side in the same run, two
    more gunicorns (same options, same database) serve the mixed list with the content cache
    turned down: ``PAGE_CACHE=off`` (the content parts are kept, every page is rendered) and
-   ``CONTENT_CACHE=off`` (everything computed for every request: the "before"). Two rounds of
-   mixed, trivial, mixed on "parts only", mixed on "cache off" (each an eighth of ``--seconds``).
+   ``CONTENT_CACHE=off`` (everything computed for every request: the "before"). ``--rounds``
+   rounds (4) of mixed, trivial, mixed on "parts only", mixed on "cache off", each phase
+   ``--seconds / (4 x rounds)`` long: short phases interleaved, so that the load of a shared
+   machine weighs on all four alike.
    Any socket error or any response that is not 2xx/3xx fails the benchmark, and so does a page
    of the cached server that differs from the uncached one (CSRF tokens aside).
 2. Burst: 200 distinct sentences from 20 concurrent clients through ``POST /api/v1/attention``,
@@ -316,6 +318,9 @@ def burst(base_url: str, *, total: int, clients: int, poll_s: float, deadline_s:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=80, help="wrk time in all (default 80)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds of the four phases (default 4)"
+    )
     parser.add_argument("--warmup-seconds", type=int, default=5, help="wrk warm-up, not counted")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--wrk-threads", type=int, default=2)
@@ -331,8 +336,8 @@ def main() -> int:
     parser.add_argument("--db-name", default="attention_lab_bench_load")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
-    if args.seconds < 8:
-        parser.error("--seconds must be at least 8 (eight phases of at least 1 s)")
+    if args.rounds < 1 or args.seconds < 4 * args.rounds:
+        parser.error("--seconds must be at least 4 x --rounds (phases of at least 1 s)")
 
     command = "make bench-load" if not sys.argv[1:] else shlex.join(["python", *sys.argv])
     header = common.machine_lines(command)
@@ -340,7 +345,7 @@ def main() -> int:
     wrk_name = wrk_version(wrk)
     gunicorn_args = shlex.split(args.gunicorn)
     log_dir = common.LOGS / "load"
-    phase_s = args.seconds // 8
+    phase_s = args.seconds // (4 * args.rounds)
     failures: list[str] = []
 
     with common.world(
@@ -374,10 +379,8 @@ def main() -> int:
             for url in servers.values():
                 if url != world.base_url:
                     failures += same_pages(world.base_url, url, entries)
-            print(
-                f"the same pages from the {len(servers)} servers: {'NOT ' if failures else ''}"
-                " differences"
-            )
+            verdict = "DIFFERENT pages" if failures else "the same pages, CSRF tokens aside"
+            print(f"{len(servers)} servers, {verdict}")
             if args.warmup_seconds:
                 for url in servers.values():
                     run_wrk(wrk, url, mixed_file, seconds=args.warmup_seconds, **wrk_options)
@@ -387,7 +390,7 @@ def main() -> int:
                 ("trivial", trivial_file, world.base_url),
                 ("mixed, parts only", mixed_file, servers["mixed, parts only"]),
                 ("mixed, cache off", mixed_file, servers["mixed, cache off"]),
-            ] * 2:
+            ] * args.rounds:
                 result = run_wrk(wrk, url, paths, seconds=phase_s, **wrk_options)
                 result["name"] = name
                 phases.append(result)
@@ -531,13 +534,13 @@ def main() -> int:
         "every `?tier=`, htmx tier swaps (`HX-Request: true`), `/<lang>/terms/<slug>/quiz/`, "
         "`/ja/` and `/en/`, htmx search fragments in both languages. Trivial = `/robots.txt`, a "
         "plain Django view on the same server. Percentiles from wrk's `latency:percentile()`; "
-        "the rows over two phases show the mean of the two phases' percentiles.",
+        "the rows over all phases show the mean of the phases' percentiles.",
         "",
         "| phase | requests | req/s | p50 (ms) | p95 (ms) | p99 (ms) | non-2xx/3xx | socket errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *[phase_row(f"{r['name']} ({n + 1})", [r]) for n, r in enumerate(phases)],
-        *[phase_row(f"**{name}, both phases**", items) for name, items in by_name.items()],
-        phase_row("**trivial, both phases**", trivial),
+        *[phase_row(f"**{name}, all phases**", items) for name, items in by_name.items()],
+        phase_row("**trivial, all phases**", trivial),
         "",
         f"- **Ratio mixed / trivial (req/s): {ratio:.3f}** (mixed {rps(mixed):.1f} req/s, "
         f"trivial {rps(trivial):.1f} req/s); the same mixed list on the other servers: "

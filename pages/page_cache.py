@@ -138,11 +138,11 @@ class PageCacheMiddleware:
         except DatabaseError as error:  # the view itself will meet the outage and answer 503
             log.info("content version unavailable, page not cached: %r", error)
             return None
-        headers = request.headers
+        meta = request.META
         key = (
             request.get_full_path(),
-            headers.get("HX-Request", ""),
-            headers.get("HX-History-Restore-Request", ""),
+            meta.get("HTTP_HX_REQUEST", ""),
+            meta.get("HTTP_HX_HISTORY_RESTORE_REQUEST", ""),
         )
         secret = request.META.get("CSRF_COOKIE")
         csrf_token = ""
@@ -170,6 +170,7 @@ class PageCacheMiddleware:
             and plan.recording
             and response.status_code == 200
             and not response.streaming
+            and not request.session.modified  # the view wrote something for this visitor
             and self._keepable(response)
         )
         patch_vary_headers(response, VARY)
