@@ -522,7 +522,7 @@ def main() -> int:
         "better within the noise, and more processes cost more memory. wrk, gunicorn, PostgreSQL and the idle workers share the same cores.",
         f"- Pages: `{wrk_name}`, `wrk -t{args.wrk_threads} -c{args.connections} "
         f"-d{phase_s}s --latency --timeout={args.wrk_timeout}s -s bench/wrk_mixed.lua`, "
-        f'two rounds of mixed, trivial, mixed on "parts only", mixed on "cache off" '
+        f'{args.rounds} rounds of mixed, trivial, mixed on "parts only", mixed on "cache off" '
         f"({phase_s} s each, after a {args.warmup_seconds} s mixed warm-up on each server that "
         "is not counted). Three gunicorns with the same options run side by side on the same "
         "database (only the one under wrk is busy): "
@@ -552,6 +552,15 @@ def main() -> int:
         f"computing everything; keeping whole visitor pages on top "
         f"{rps(mixed) / rps(by_name['mixed, parts only']):.1f}× more; "
         f"{rps(mixed) / rps(by_name['mixed, cache off']):.1f}× in all.",
+        "- Where a page's time went before (cProfile around Django's test client, 30 term pages "
+        "on PostgreSQL, 42 ms each under the profiler): 45 % rendering the template (the term "
+        "graph's SVG alone is some 10,000 template variables), 40 % `term_page` (six queries, "
+        "the glossary index rebuilt, the learning path), 10 % drawing the term graph; an htmx "
+        "tier swap drew the graph it never shows; Django's `get_token` took about 0.4 ms per "
+        "visitor without a cookie (a system call per character). Now: the content parts are "
+        "kept per content version and language (`lessons.versioning`), a tier swap draws "
+        "nothing, visitors' pages are kept whole with their CSRF token put in per request "
+        "(`pages.page_cache`), and a visitor's token comes from one `os.urandom` call.",
         "- One request alone, before the load, on the cached server (each distinct URL once, so "
         "computed and kept; ms, p50 / max): "
         + ", ".join(
