@@ -205,7 +205,9 @@ def test_with_the_cache_off_every_page_is_computed(glossary, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_change_leaves_the_version_on_postgresql(glossary_tx):
+def test_a_committed_change_is_seen_a_rolled_back_one_never(glossary_tx):
+    """Real transactions (PostgreSQL when DATABASE_URL names it): the token is in the same
+    transaction as the content."""
     token = versioning.current()
     assert ContentVersion.objects.get().token == token
     with pytest.raises(RuntimeError), transaction.atomic():
