@@ -12,9 +12,15 @@ prefork, concurrency 1 each, one torch thread each) and gunicorn, all with produ
 
 1. Pages: ``wrk -t2 -c50 --latency -s bench/wrk_mixed.lua`` over a mixed list (term pages in both
    languages with different ``?tier=``, htmx tier swaps, quiz pages, the home page, htmx search
-   fragments), and the same on the trivial view ``/robots.txt``, alternating
-   mixed, trivial, mixed, trivial (each a quarter of ``--seconds``). Any socket error or any
-   response that is not 2xx/3xx fails the benchmark.
+   fragments), and the same on the trivial view ``/robots.txt``. Side by side in the same run, two
+   more gunicorns (same options, same database) serve the mixed list with the content cache
+   turned down: ``PAGE_CACHE=off`` (the content parts are kept, every page is rendered) and
+   ``CONTENT_CACHE=off`` (everything computed for every request: the "before"). ``--rounds``
+   rounds (4) of mixed, trivial, mixed on "parts only", mixed on "cache off", each phase
+   ``--seconds / (4 x rounds)`` long: short phases interleaved, so that the load of a shared
+   machine weighs on all four alike.
+   Any socket error or any response that is not 2xx/3xx fails the benchmark, and so does a page
+   of the cached server that differs from the uncached one (CSRF tokens aside).
 2. Burst: 200 distinct sentences from 20 concurrent clients through ``POST /api/v1/attention``,
    then each client polls its runs until done. Every run must be done exactly once (status done,
    one attempt, ``finished_at`` set, 200 distinct ids, none failed, none lost), or the benchmark
@@ -27,6 +33,7 @@ section is replaced, and only when every check passed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -65,6 +72,13 @@ NOUNS = [
     "books", "stars", "cities", "coffee", "boats", "apples", "mountains", "letters", "bridges",
 ]  # fmt: skip
 BENCH_LINE = re.compile(r"^BENCH (.*)$", re.MULTILINE)
+CSRF_TOKEN = re.compile(rb'(?<=value=")[A-Za-z0-9]{64}(?=")|(?<="X-CSRFToken": ")[A-Za-z0-9]{64}')
+# The servers the mixed list runs on: (phase name, what it is, environment over production's).
+VARIANTS = {
+    "mixed": ("content cache on (pages kept per content version)", {}),
+    "mixed, parts only": ("`PAGE_CACHE=off`: content parts kept, every page rendered", {"PAGE_CACHE": "off"}),
+    "mixed, cache off": ("`CONTENT_CACHE=off PAGE_CACHE=off`: everything computed per request (before)", {"CONTENT_CACHE": "off", "PAGE_CACHE": "off"}),
+}  # fmt: skip
 
 
 # --- wrk ----------------------------------------------------------------------------------------
@@ -168,6 +182,51 @@ def check_pages(base_url: str, entries) -> dict[str, list[float]]:
     return times
 
 
+def same_pages(cached_url: str, other_url: str, entries) -> list[str]:
+    """Every distinct entry from both servers: the same status and body, CSRF tokens aside."""
+    problems, seen = [], set()
+    for kind, flag, path in entries:
+        if (flag, path) in seen:
+            continue
+        seen.add((flag, path))
+        headers = {"HX-Request": "true"} if flag == "H" else {}
+        answers = [
+            common.request("GET", base + path, headers=headers) for base in (cached_url, other_url)
+        ]
+        (s1, b1), (s2, b2) = answers
+        if s1 != s2 or CSRF_TOKEN.sub(b"", b1) != CSRF_TOKEN.sub(b"", b2):
+            problems.append(
+                f"{kind} {path}: the cached server's page differs from the uncached one"
+            )
+    return problems
+
+
+def start_variant(
+    world: common.World, name: str, extra_env: dict, log_dir: Path
+) -> tuple[common.Proc, str]:
+    """Another gunicorn like the world's, on its own port, with ``extra_env``."""
+    from engine import redis_server
+
+    port = redis_server.free_port()
+    proc = common.start_process(
+        "gunicorn-" + re.sub(r"[^a-z]+", "-", name),
+        [
+            common.PYTHON,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            *world.gunicorn_args,
+        ],
+        env={**world.env, **extra_env},
+        log_dir=log_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    common.wait_http(url + "/robots.txt", proc=proc)
+    return proc, url
+
+
 # --- the burst -----------------------------------------------------------------------------------
 
 
@@ -258,7 +317,10 @@ def burst(base_url: str, *, total: int, clients: int, poll_s: float, deadline_s:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=60, help="wrk time in all (default 60)")
+    parser.add_argument("--seconds", type=int, default=80, help="wrk time in all (default 80)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds of the four phases (default 4)"
+    )
     parser.add_argument("--warmup-seconds", type=int, default=5, help="wrk warm-up, not counted")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--wrk-threads", type=int, default=2)
@@ -274,8 +336,8 @@ def main() -> int:
     parser.add_argument("--db-name", default="attention_lab_bench_load")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
-    if args.seconds < 4:
-        parser.error("--seconds must be at least 4 (four phases of at least 1 s)")
+    if args.rounds < 1 or args.seconds < 4 * args.rounds:
+        parser.error("--seconds must be at least 4 x --rounds (phases of at least 1 s)")
 
     command = "make bench-load" if not sys.argv[1:] else shlex.join(["python", *sys.argv])
     header = common.machine_lines(command)
@@ -283,7 +345,7 @@ def main() -> int:
     wrk_name = wrk_version(wrk)
     gunicorn_args = shlex.split(args.gunicorn)
     log_dir = common.LOGS / "load"
-    phase_s = args.seconds // 4
+    phase_s = args.seconds // (4 * args.rounds)
     failures: list[str] = []
 
     with common.world(
@@ -308,29 +370,41 @@ def main() -> int:
             "timeout_s": args.wrk_timeout,
             "log": wrk_log,
         }
-        if args.warmup_seconds:
-            run_wrk(wrk, world.base_url, mixed_file, seconds=args.warmup_seconds, **wrk_options)
-        phases = []
-        for name, paths in (
-            ("mixed", mixed_file),
-            ("trivial", trivial_file),
-            ("mixed", mixed_file),
-            ("trivial", trivial_file),
-        ):
-            result = run_wrk(wrk, world.base_url, paths, seconds=phase_s, **wrk_options)
-            result["name"] = name
-            phases.append(result)
-            print(
-                f"  {name:8s} {result['rps']:8.1f} req/s  p50 {result['p50'] / 1000:7.1f} ms  "
-                f"p95 {result['p95'] / 1000:7.1f} ms  p99 {result['p99'] / 1000:7.1f} ms  "
-                f"non-2xx/3xx {result['status']:.0f}  socket errors {result['socket_errors']:.0f}"
-            )
-            if result["status"] or result["socket_errors"]:
-                failures.append(
-                    f"wrk {name}: {result['status']:.0f} non-2xx/3xx responses, socket errors "
-                    f"connect {result['connect']:.0f} read {result['read']:.0f} "
-                    f"write {result['write']:.0f} timeout {result['timeout']:.0f}"
+        servers = {"mixed": world.base_url}
+        with contextlib.ExitStack() as stack:
+            for name, (_what, extra_env) in VARIANTS.items():
+                if extra_env:
+                    proc, servers[name] = start_variant(world, name, extra_env, log_dir)
+                    stack.callback(common.stop_process, proc, 20)
+            for url in servers.values():
+                if url != world.base_url:
+                    failures += same_pages(world.base_url, url, entries)
+            verdict = "DIFFERENT pages" if failures else "the same pages, CSRF tokens aside"
+            print(f"{len(servers)} servers, {verdict}")
+            if args.warmup_seconds:
+                for url in servers.values():
+                    run_wrk(wrk, url, mixed_file, seconds=args.warmup_seconds, **wrk_options)
+            phases = []
+            for name, paths, url in [
+                ("mixed", mixed_file, servers["mixed"]),
+                ("trivial", trivial_file, world.base_url),
+                ("mixed, parts only", mixed_file, servers["mixed, parts only"]),
+                ("mixed, cache off", mixed_file, servers["mixed, cache off"]),
+            ] * args.rounds:
+                result = run_wrk(wrk, url, paths, seconds=phase_s, **wrk_options)
+                result["name"] = name
+                phases.append(result)
+                print(
+                    f"  {name:18s} {result['rps']:8.1f} req/s  p50 {result['p50'] / 1000:7.1f} ms  "
+                    f"p95 {result['p95'] / 1000:7.1f} ms  p99 {result['p99'] / 1000:7.1f} ms  "
+                    f"non-2xx/3xx {result['status']:.0f}  socket errors {result['socket_errors']:.0f}"
                 )
+                if result["status"] or result["socket_errors"]:
+                    failures.append(
+                        f"wrk {name}: {result['status']:.0f} non-2xx/3xx responses, socket errors "
+                        f"connect {result['connect']:.0f} read {result['read']:.0f} "
+                        f"write {result['write']:.0f} timeout {result['timeout']:.0f}"
+                    )
 
         # --- burst
         warm_ids = warm_workers(world)
@@ -430,6 +504,8 @@ def main() -> int:
         return sum(r["requests"] for r in items) / (sum(r["duration_us"] for r in items) / 1e6)
 
     ratio = rps(mixed) / rps(trivial)
+    by_name = {name: [r for r in phases if r["name"] == name] for name in VARIANTS}
+    ratios = {name: rps(items) / rps(trivial) for name, items in by_name.items()}
     mix_text = ", ".join(f"{kind} {share}%" for kind, share in MIX.items())
     verdict = "all checks passed" if not failures else "**FAILED**: " + "; ".join(failures)
     lines = [
@@ -446,23 +522,47 @@ def main() -> int:
         "better within the noise, and more processes cost more memory. wrk, gunicorn, PostgreSQL and the idle workers share the same cores.",
         f"- Pages: `{wrk_name}`, `wrk -t{args.wrk_threads} -c{args.connections} "
         f"-d{phase_s}s --latency --timeout={args.wrk_timeout}s -s bench/wrk_mixed.lua`, "
-        f"alternating mixed, trivial, mixed, trivial ({phase_s} s each, after a "
-        f"{args.warmup_seconds} s mixed warm-up that is not counted). Mixed = {len(entries)} "
+        f'{args.rounds} rounds of mixed, trivial, mixed on "parts only", mixed on "cache off" '
+        f"({phase_s} s each, after a {args.warmup_seconds} s mixed warm-up on each server that "
+        "is not counted). Three gunicorns with the same options run side by side on the same "
+        "database (only the one under wrk is busy): "
+        + "; ".join(f"**{name}**: {what}" for name, (what, _env) in VARIANTS.items())
+        + ". Before the load, every distinct request was fetched from the cached server and "
+        "from each other one: the same status and body, CSRF tokens aside. "
+        f"Mixed = {len(entries)} "
         f"requests in a fixed shuffled order ({mix_text}): term pages in both languages with "
         "every `?tier=`, htmx tier swaps (`HX-Request: true`), `/<lang>/terms/<slug>/quiz/`, "
         "`/ja/` and `/en/`, htmx search fragments in both languages. Trivial = `/robots.txt`, a "
         "plain Django view on the same server. Percentiles from wrk's `latency:percentile()`; "
-        "the rows over two phases show the mean of the two phases' percentiles.",
+        "the rows over all phases show the mean of the phases' percentiles.",
         "",
         "| phase | requests | req/s | p50 (ms) | p95 (ms) | p99 (ms) | non-2xx/3xx | socket errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *[phase_row(f"{r['name']} ({n + 1})", [r]) for n, r in enumerate(phases)],
-        phase_row("**mixed, both phases**", mixed),
-        phase_row("**trivial, both phases**", trivial),
+        *[phase_row(f"**{name}, all phases**", items) for name, items in by_name.items()],
+        phase_row("**trivial, all phases**", trivial),
         "",
         f"- **Ratio mixed / trivial (req/s): {ratio:.3f}** (mixed {rps(mixed):.1f} req/s, "
-        f"trivial {rps(trivial):.1f} req/s).",
-        "- One request alone, before the load (each distinct URL once, ms, p50 / max): "
+        f"trivial {rps(trivial):.1f} req/s); the same mixed list on the other servers: "
+        + ", ".join(f"{name} {ratios[name]:.3f}" for name in VARIANTS if name != "mixed")
+        + ".",
+        f"- What each part bought (req/s of the mixed list, same run): keeping the content parts "
+        f"(glossary index, term data, layouts, search index) "
+        f"{rps(by_name['mixed, parts only']) / rps(by_name['mixed, cache off']):.1f}× over "
+        f"computing everything; keeping whole visitor pages on top "
+        f"{rps(mixed) / rps(by_name['mixed, parts only']):.1f}× more; "
+        f"{rps(mixed) / rps(by_name['mixed, cache off']):.1f}× in all.",
+        "- Where a page's time went before (cProfile around Django's test client, 30 term pages "
+        "on PostgreSQL, 42 ms each under the profiler): 45 % rendering the template (the term "
+        "graph's SVG alone is some 10,000 template variables), 40 % `term_page` (six queries, "
+        "the glossary index rebuilt, the learning path), 10 % drawing the term graph; an htmx "
+        "tier swap drew the graph it never shows; Django's `get_token` took about 0.4 ms per "
+        "visitor without a cookie (a system call per character). Now: the content parts are "
+        "kept per content version and language (`lessons.versioning`), a tier swap draws "
+        "nothing, visitors' pages are kept whole with their CSRF token put in per request "
+        "(`pages.page_cache`), and a visitor's token comes from one `os.urandom` call.",
+        "- One request alone, before the load, on the cached server (each distinct URL once, so "
+        "computed and kept; ms, p50 / max): "
         + ", ".join(
             f"{kind} {p(values, 50):.0f} / {max(values):.0f}"
             for kind, values in single.items()

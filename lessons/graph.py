@@ -19,7 +19,7 @@ template.
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 
@@ -541,3 +541,14 @@ def knowledge_map(
     drawn_edges = [Edge(a, b, routes[(a, b)]) for a, b in edges]
     width, height = _fit(nodes, drawn_edges)
     return Layout(nodes, drawn_edges, width, height)
+
+
+def with_mastery(layout: Layout, *, mastery: Mapping[str, str], default_mastery: str) -> Layout:
+    """The same drawing with the nodes coloured by ``mastery`` (as for ``term_graph``). Nodes
+    are copied, the rest shared: a layout kept for every learner is never changed."""
+    if not mastery:
+        return layout
+    nodes = [
+        replace(node, mastery=mastery.get(node.slug, default_mastery)) for node in layout.nodes
+    ]
+    return Layout(nodes, layout.edges, layout.width, layout.height)

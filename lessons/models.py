@@ -101,3 +101,16 @@ class Source(models.Model):
 
     def __str__(self):
         return f"{self.authors} ({self.year}). {self.title}"
+
+
+class ContentVersion(models.Model):
+    """One row: a fresh random token every time the content changes (a load, an admin save or
+    delete). Whatever depends only on the content is cached under it (see
+    ``lessons.versioning``); a random token, not a counter, so that a database emptied and
+    loaded again never meets the caches of an earlier content under the same number."""
+
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"content {self.token} ({self.changed_at:%Y-%m-%d %H:%M:%S})"

@@ -1,14 +1,20 @@
 """Reads for the lessons app. Every function costs a fixed number of queries, whatever the size
-of the glossary or the number of relations."""
+of the glossary or the number of relations; what depends only on the content (the glossary
+index, a term page's data, the search index) is computed once per content version and language
+and kept in process (``lessons.versioning``): then none, once the version is known."""
 
 from dataclasses import dataclass, field
 
 import networkx as nx
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from .models import Source, Term, TermText
 from .rendering import term_url
+from .versioning import PerVersion
+
+_GLOSSARIES = PerVersion("glossary", maxsize=4)  # one per language
+_TERM_PAGES = PerVersion("term pages", maxsize=1000)
+_SEARCH_INDEXES = PerVersion("search index", maxsize=4)
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,11 @@ def term_ref(*, slug: str, lang: str) -> TermRef:
 
 def glossary(*, lang: str) -> Glossary:
     """Titles and summaries of every term in ``lang`` (or the other language, marked), and the
-    edges. Three queries."""
+    edges. Three queries, once per content version (the result is shared: do not change it)."""
+    return _GLOSSARIES.get_or_compute(lang, lambda: _glossary(lang=lang))
+
+
+def _glossary(*, lang: str) -> Glossary:
     refs = _refs(TermText.objects.all(), lang=lang)
     prerequisites = Term.prerequisites.through.objects.values_list(
         "to_term__slug", "from_term__slug"
@@ -96,7 +106,12 @@ def glossary(*, lang: str) -> Glossary:
 
 
 def term_page(*, slug: str, lang: str) -> TermPage:
-    """Everything the term page shows. Six queries, whatever the number of relations."""
+    """Everything the term page shows. Six queries, whatever the number of relations, once per
+    content version (the result is shared: do not change it). Http404 for an unknown slug."""
+    return _TERM_PAGES.get_or_compute((slug, lang), lambda: _term_page(slug=slug, lang=lang))
+
+
+def _term_page(*, slug: str, lang: str) -> TermPage:
     term = get_object_or_404(Term, slug=slug)
     texts = {text.lang: text for text in TermText.objects.filter(term=term)}
     if not texts:
@@ -123,17 +138,30 @@ def term_page(*, slug: str, lang: str) -> TermPage:
     )
 
 
+@dataclass(frozen=True)
+class _Indexed:
+    slug: str
+    haystacks: tuple[str, ...]  # title, summary and slug, case-folded
+
+
+def _search_index(lang: str) -> list[_Indexed]:
+    """The terms written in ``lang``, in the glossary's order, ready to match. One query."""
+    rows = TermText.objects.filter(lang=lang).values_list("term__slug", "title", "summary")
+    by_slug = {slug: (title, summary) for slug, title, summary in rows}
+    return [
+        _Indexed(slug, (by_slug[slug][0].casefold(), by_slug[slug][1].casefold(), slug.casefold()))
+        for slug in glossary(lang=lang).refs
+        if slug in by_slug
+    ]
+
+
 def search(*, query: str, lang: str, limit: int = 30) -> list[TermRef]:
-    """Terms whose title or summary in ``lang`` contains ``query`` (case-insensitive)."""
-    query = query.strip()[:100]
-    if not query:
+    """Terms whose title, summary or slug in ``lang`` contains ``query`` (case-insensitive), in
+    the glossary's order. The index is built once per content version and language."""
+    needle = query.strip()[:100].casefold()
+    if not needle:
         return []
-    slugs = list(
-        TermText.objects.filter(lang=lang)
-        .filter(
-            Q(title__icontains=query) | Q(summary__icontains=query) | Q(term__slug__icontains=query)
-        )
-        .values_list("term__slug", flat=True)[:limit]
-    )
     refs = glossary(lang=lang).refs
-    return [refs[slug] for slug in refs if slug in slugs]
+    index = _SEARCH_INDEXES.get_or_compute(lang, lambda: _search_index(lang))
+    found = [entry.slug for entry in index if any(needle in hay for hay in entry.haystacks)]
+    return [refs[slug] for slug in found[:limit]]

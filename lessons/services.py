@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from . import versioning
 from .content import Glossary
 from .models import LANGS, TIERS, Source, Term, TermText
 
@@ -23,7 +24,13 @@ def load_glossary(*, glossary: Glossary) -> LoadReport:
     ``pages.services.load_content``, in the same transaction.
 
     A fixed number of queries whatever the size of the glossary: terms and texts keep their
-    primary keys (bulk updates), relations and sources are rewritten in bulk."""
+    primary keys (bulk updates), relations and sources are rewritten in bulk. The content gets
+    one new version (``lessons.versioning``), in the same transaction."""
+    with versioning.one_bump():
+        return _write(glossary)
+
+
+def _write(glossary: Glossary) -> LoadReport:
     layers = glossary.layers()
     existing = {term.slug: term for term in Term.objects.all()}
     removed = sorted(set(existing) - set(glossary.terms))

@@ -9,8 +9,9 @@ from django.views.decorators.http import require_GET
 
 from engine.broker import broker_available, workers_answer
 from lessons import selectors
-from lessons.graph import knowledge_map, term_graph
+from lessons.graph import knowledge_map, term_graph, with_mastery
 from lessons.models import TIER_LABELS, TIERS
+from lessons.versioning import PerVersion
 from quiz.models import Mastery
 from quiz.selectors import current_learner, mastery_map
 
@@ -18,8 +19,40 @@ DEFAULT_TIER = "beginner"
 START_HERE = "transformer"
 
 
+# The drawings depend only on the content: drawn once per content version and language with
+# every node "not started", then coloured per learner (``with_mastery``).
+_MAPS = PerVersion("knowledge maps", maxsize=4)
+_TERM_GRAPHS = PerVersion("term graphs", maxsize=1000)
+
+
 def _lang(request) -> str:
     return get_language() or "ja"
+
+
+def _map_layout(index, lang: str):
+    return _MAPS.get_or_compute(
+        lang,
+        lambda: knowledge_map(
+            terms=[ref.as_tuple for ref in index.refs.values()],
+            prerequisite_edges=index.prerequisite_edges,
+            mastery={},
+            default_mastery=Mastery.NOT_STARTED,
+        ),
+    )
+
+
+def _term_layout(page, lang: str, url: str):
+    return _TERM_GRAPHS.get_or_compute(
+        (page.term.slug, lang, url),
+        lambda: term_graph(
+            current=(page.term.slug, page.text.title, url),
+            prerequisites=[ref.as_tuple for ref in page.prerequisites],
+            children=[ref.as_tuple for ref in page.children],
+            related=[ref.as_tuple for ref in page.related],
+            mastery={},
+            default_mastery=Mastery.NOT_STARTED,
+        ),
+    )
 
 
 # --- lessons with the learner's mastery ---------------------------------------------------------
@@ -30,11 +63,8 @@ def home(request):
     lang = _lang(request)
     index = selectors.glossary(lang=lang)
     mastery = mastery_map(learner=current_learner(request=request))
-    layout = knowledge_map(
-        terms=[ref.as_tuple for ref in index.refs.values()],
-        prerequisite_edges=index.prerequisite_edges,
-        mastery=mastery,
-        default_mastery=Mastery.NOT_STARTED,
+    layout = with_mastery(
+        _map_layout(index, lang), mastery=mastery, default_mastery=Mastery.NOT_STARTED
     )
     query = request.GET.get("q", "")
     context = {
@@ -66,25 +96,20 @@ def term(request, slug: str):
     if tier not in TIERS:
         tier = DEFAULT_TIER
     mastery = mastery_map(learner=current_learner(request=request))
-    layout = term_graph(
-        current=(page.term.slug, page.text.title, request.path),
-        prerequisites=[ref.as_tuple for ref in page.prerequisites],
-        children=[ref.as_tuple for ref in page.children],
-        related=[ref.as_tuple for ref in page.related],
-        mastery=mastery,
-        default_mastery=Mastery.NOT_STARTED,
-    )
+    fragment = request.htmx and not request.htmx.history_restore_request
     context = {
         "page": page,
         "text": page.text,
         "tier": tier,
         "tiers": [(key, TIER_LABELS[key]) for key in TIERS],
         "tier_html": page.text.tier_html(tier),
-        "layout": layout,
         "mastery": mastery.get(slug, Mastery.NOT_STARTED),
     }
-    if request.htmx and not request.htmx.history_restore_request:
+    if fragment:  # the tier panel only: no graph to draw
         return render(request, "pages/term.html#tier-panel", context)
+    context["layout"] = with_mastery(
+        _term_layout(page, lang, request.path), mastery=mastery, default_mastery=Mastery.NOT_STARTED
+    )
     return render(request, "pages/term.html", context)
 
 

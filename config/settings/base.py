@@ -49,6 +49,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so that it sees the resolved view: visitors' pages from the in-process page cache,
+    # ETag / 304, Cache-Control and Vary for the lesson pages (see pages/page_cache.py).
+    "pages.page_cache.PageCacheMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -67,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "lessons.context_processors.site",
                 "quiz.context_processors.mastery_levels",
+                "pages.page_cache.csrf_placeholder",  # after Django's own csrf processor
             ],
         },
     },
@@ -153,6 +157,17 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+
+# What depends only on the content is computed once per content version and language and kept
+# in each process (lessons.versioning, pages.page_cache). CONTENT_CACHE=off computes everything
+# for every request (the load benchmark's "before"); PAGE_CACHE=off keeps the content parts but
+# renders every page (what the parts alone buy). A process trusts the version it read for
+# CONTENT_VERSION_CHECK_S seconds: another process's change is seen within that time.
+CONTENT_CACHE = env.bool("CONTENT_CACHE", default=True)
+PAGE_CACHE = env.bool("PAGE_CACHE", default=True)
+CONTENT_VERSION_CHECK_S = env.float("CONTENT_VERSION_CHECK_S", default=1.0)
+PAGE_CACHE_ENTRIES = env.int("PAGE_CACHE_ENTRIES", default=2000)  # rendered pages per process
+PAGE_CACHE_BYTES = env.int("PAGE_CACHE_BYTES", default=32 * 1024 * 1024)  # and their bytes
 
 CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page (hx-headers), not the cookie
 CSRF_FAILURE_VIEW = "pages.views.csrf_failure"

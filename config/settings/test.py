@@ -26,5 +26,6 @@ CACHES["default"]["KEY_PREFIX"] = "test"  # noqa: F405
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     (BASE_DIR / ".run").mkdir(exist_ok=True)  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".run" / "test.sqlite3")}  # noqa: F405
+CONTENT_VERSION_CHECK_S = 0  # read the content version on every request: no stale test pages
 WHITENOISE_USE_FINDERS = True  # serve static/ without collectstatic
 WHITENOISE_AUTOREFRESH = True
