@@ -59,8 +59,7 @@ def faithfulness_panel(run, check=None) -> dict:
             "method": name,
             "shift": data["shift"],
             "removed": _removed(result, data["removed"]),
-            # above the band at the last k: more than one sd above random
-            "above": data["shift"][-1] > result["random"]["mean"][-1] + result["random"]["sd"][-1],
+            "band": _band(data["shift"], result["random"]),
         }
         for name, data in ((n, result["methods"][n]) for n in names if n in result["methods"])
     ]
@@ -69,3 +68,20 @@ def faithfulness_panel(run, check=None) -> dict:
     panel["compute_ms"] = result["compute_ms"]
     panel["passes"] = result["forward_passes"]
     return panel
+
+
+def _band(shift: list[float], random: dict) -> str:
+    """Where a method's curve lies against the random band (more than one sd above the mean
+    of the random removals), over every k: above at every point, at some, or at none."""
+    above = [
+        value > mean + sd
+        for value, mean, sd in zip(shift, random["mean"], random["sd"], strict=True)
+    ]
+    if all(above):
+        return _("above the random band at every k")
+    if any(above):
+        return _("above the random band at %(n)d of %(k)d points") % {
+            "n": sum(above),
+            "k": len(above),
+        }
+    return _("inside the random band: no better than chance here")

@@ -210,3 +210,18 @@ def test_the_plot_parses_and_draws_every_method_and_the_band():
 
 def test_nice_max():
     assert [nice_max(v) for v in (0, 0.31, 0.5, 0.51, 1.7, 7)] == [1.0, 0.5, 0.5, 1.0, 2.0, 10.0]
+
+
+def test_a_curve_is_placed_against_the_random_band_at_every_k():
+    from django.utils import translation
+
+    from engine.templatetags.faithfulness import _band
+
+    random = {"mean": [0.1, 0.2, 0.3], "sd": [0.05, 0.05, 0.05]}
+    with translation.override("en"):
+        assert _band([0.5, 0.6, 0.7], random) == "above the random band at every k"
+        # above only at the last point: the curve of the rollout in the screenshot
+        assert _band([0.1, 0.2, 0.5], random) == "above the random band at 1 of 3 points"
+        assert _band([0.12, 0.22, 0.3], random).startswith("inside the random band")
+    with translation.override("ja"):
+        assert _band([0.1, 0.2, 0.5], random) == "3 点のうち 1 点でランダムの帯より上"
