@@ -19,7 +19,11 @@ ENCODER_TEXTS = [
     "The animal didn't cross the street because it was too tired to walk any further today.",
 ]
 PAIR = ("I love tea.", "Tea is my favourite drink of all the drinks in the world.")
-GPT_TEXTS = ["注意機構は", "Attention is how a model reads", "A transformer reads every token of the sentence at once."]
+GPT_TEXTS = [
+    "注意機構は",
+    "Attention is how a model reads",
+    "A transformer reads every token of the sentence at once.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +67,141 @@ def test_gpt_batch_equals_each_text_alone(gpt):
             np.testing.assert_allclose(
                 getattr(result, name), getattr(alone, name), **TOL, err_msg=name
             )
-        for got_rows, want_rows in ((result.predictions, alone.predictions), (result.lens, alone.lens)):
-            assert [[c[0] for c in row] for row in got_rows] == [[c[0] for c in row] for row in want_rows]
+        for got_rows, want_rows in (
+            (result.predictions, alone.predictions),
+            (result.lens, alone.lens),
+        ):
+            assert [[c[0] for c in row] for row in got_rows] == [
+                [c[0] for c in row] for row in want_rows
+            ]
             np.testing.assert_allclose(
                 [[c[2] for c in row] for row in got_rows],
                 [[c[2] for c in row] for row in want_rows],
                 **TOL,
             )
+
+
+# --- claiming a batch (the worker's lifecycle, in this process) --------------------------------
+
+
+def make_run(text, *, model="minilm", generate=0, compare_text="", **fields):
+    import hashlib
+
+    from engine.models import AttentionRun
+
+    key = hashlib.sha256(f"{model}:{text}:{compare_text}:{generate}".encode()).hexdigest()
+
+    return AttentionRun.objects.create(
+        text=text,
+        compare_text=compare_text,
+        model=model,
+        generate=generate,
+        input_key=key,
+        **fields,
+    )
+
+
+@pytest.mark.django_db
+def test_a_claim_takes_queued_runs_of_the_same_model_oldest_first(settings):
+    from engine import lifecycle
+
+    settings.ENGINE_BATCH_MAX = 3
+    leader = make_run("The cat sat.")
+    first, second, third = (make_run(f"Queued number {i}.") for i in range(3))
+    gpt = make_run("注意機構は", model="gpt")
+    claimed = lifecycle.claim_batch(run_id=leader.id, worker="w1")
+    assert [run.id for run in claimed] == [leader.id, first.id, second.id]
+    for run in claimed:
+        run.refresh_from_db()
+        assert (run.status, run.batch_leader, run.batch_size, run.attempts, run.worker) == (
+            "running",
+            leader.id,
+            3,
+            1,
+            "w1",
+        )
+    for untouched in (third, gpt):
+        untouched.refresh_from_db()
+        assert untouched.status == "queued" and untouched.batch_leader is None
+    # the messages of the runs claimed with the leader arrive later: skipped, not claimed again
+    assert lifecycle.claim_batch(run_id=first.id, worker="w2") == []
+    first.refresh_from_db()
+    assert first.worker == "w1" and first.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_generating_gpt_run_leads_but_is_never_taken_into_a_batch(settings):
+    from engine import lifecycle
+
+    settings.ENGINE_BATCH_MAX = 8
+    leader = make_run("Attention is", model="gpt")
+    generating = make_run("注意機構は", model="gpt", generate=4)
+    reading = make_run("A model reads", model="gpt")
+    claimed = lifecycle.claim_batch(run_id=leader.id)
+    assert [run.id for run in claimed] == [leader.id, reading.id]
+    assert [run.id for run in lifecycle.claim_batch(run_id=generating.id)] == [generating.id]
+
+
+@pytest.mark.django_db
+def test_a_redelivered_leader_takes_back_its_batch_and_counts_attempts(settings):
+    from engine import lifecycle, limits
+
+    settings.ENGINE_BATCH_MAX = 4
+    leader, follower = make_run("The cat sat."), make_run("The dog ran.")
+    assert len(lifecycle.claim_batch(run_id=leader.id)) == 2
+    # the worker died mid-batch: the leader's message comes back (acks_late), nobody else's
+    again = lifecycle.claim_batch(run_id=leader.id, worker="w2")
+    assert {run.id for run in again} == {leader.id, follower.id}
+    assert all(run.attempts == 2 for run in again)
+    # it died again: both are at MAX_ATTEMPTS and fail with the message, nothing is computed
+    assert limits.MAX_ATTEMPTS == 2
+    assert lifecycle.claim_batch(run_id=leader.id) == []
+    for run in (leader, follower):
+        run.refresh_from_db()
+        assert run.status == "failed" and run.error == "stopped_twice"
+
+
+@pytest.mark.django_db
+def test_a_failing_task_fails_its_whole_batch_and_nothing_else(settings):
+    from engine import lifecycle
+
+    settings.ENGINE_BATCH_MAX = 2
+    leader, follower, other = make_run("One."), make_run("Two."), make_run("Three.")
+    lifecycle.claim_batch(run_id=leader.id)
+    assert lifecycle.fail_batch(run_id=leader.id, code="timeout", detail="TimeLimitExceeded") == 2
+    statuses = {
+        run.id: run.status for run in (leader, follower, other) if not run.refresh_from_db()
+    }
+    assert statuses == {leader.id: "failed", follower.id: "failed", other.id: "queued"}
+
+
+@pytest.mark.django_db
+def test_a_batch_computes_each_run_as_it_would_be_alone(settings, encoder):
+    """In this process (no broker): a batch of an encoder pair and singles of different
+    lengths stores, for each run, the arrays of that run computed alone (float16 storage)."""
+    from engine import lifecycle
+    from engine.arrays import unpack
+
+    settings.ENGINE_BATCH_MAX = 8
+    runs = [make_run(ENCODER_TEXTS[0]), make_run(PAIR[0], compare_text=PAIR[1])]
+    runs += [make_run(text) for text in ENCODER_TEXTS[1:]]
+    lifecycle.execute_run(run_id=runs[0].id)
+    for run in runs:
+        run.refresh_from_db()
+        assert run.status == "done" and run.batch_size == len(runs)
+        alone = encoder.run(run.text, keep_qkv=True)
+        assert_stored_equal(unpack(run.weights), alone.weights)
+        assert_stored_equal(unpack(run.scores), alone.scores)
+        assert_stored_equal(unpack(run.qkv), np.stack([alone.queries, alone.keys, alone.values]))
+    pair = runs[1]
+    _first, second, similarity = encoder.run_pair(pair.text, pair.compare_text, keep_qkv=True)
+    assert_stored_equal(unpack(pair.compare_weights), second.weights)
+    assert pair.similarity == pytest.approx(similarity, abs=1e-5)
+
+
+def assert_stored_equal(stored, alone):
+    """Equal to ``alone`` as stored (float16): within half a float16 step, plus 1e-5 for the
+    batch, of the value computed alone."""
+    assert stored.shape == alone.shape
+    step = np.spacing(np.abs(alone).astype(np.float16)).astype(np.float32)
+    assert np.all(np.abs(stored - alone) <= step / 2 + 1e-5)
