@@ -202,11 +202,11 @@ def _store_results(runs: list[AttentionRun]) -> None:
             if time.monotonic() + delay > deadline:
                 raise
             log.warning(
-                "%d run(s) computed (%s); database unavailable (%s), writing again in %.1f s",
-                len(runs),
+                "run %s computed; database unavailable (%s), writing it again in %.1f s%s",
                 runs[0].id,
                 error.__class__.__name__,
                 delay,
+                f" (with {len(runs) - 1} more of its batch)" if len(runs) > 1 else "",
             )
             _close_broken_connection()
             time.sleep(delay)
