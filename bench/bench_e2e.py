@@ -170,7 +170,6 @@ def main() -> int:
     polls = [r["polls"] for r in e2e]
     server = [common.ms(row["finished_at"] - row["created_at"]) for row in rows.values()]
     to_start = [common.ms(row["started_at"] - row["created_at"]) for row in rows.values()]
-    to_sent = [common.ms(row["sent_at"] - row["created_at"]) for row in rows.values()]
     in_worker = [common.ms(row["finished_at"] - row["started_at"]) for row in rows.values()]
     compute = [row["compute_ms"] for row in rows.values()]
     local = [t * ms for t in inproc]
@@ -222,7 +221,6 @@ def main() -> int:
         line("… `finished_at` → the client sees done", to_seen),
         line("one `GET …` (any status; with `wait`, it lasts until the run is final)", poll_ms),
         line("**server**: `finished_at − created_at` (database row)", server),
-        line("… created → handed to Redis (`sent_at`)", to_sent),
         line("… created → a worker starts it (`started_at`)", to_start),
         line("… started → finished, in the worker", in_worker),
         line("… of which the forward pass (`compute_ms`)", compute),
