@@ -12,7 +12,7 @@ import time
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q, Subquery
 from django.utils import timezone
 
 from .arrays import pack
@@ -104,12 +104,13 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
 
     Why claiming from the database and not a collection window (``celery-batches``): the runs
     waiting in the queue are already rows, so a worker that takes one message can take the other
-    waiting runs at once, in the same transaction, and a lone run never waits for a window to
+    waiting runs at once, in the same statement, and a lone run never waits for a window to
     close. Each message keeps its own acks_late / reject_on_worker_lost life:
 
-    - the delivered run (the *leader*) is locked and waited for; the others are locked with
-      ``SKIP LOCKED`` on PostgreSQL, so two workers never claim the same run and never wait on
-      each other. Each claimed run records ``batch_leader`` (the leader's id) and ``batch_size``.
+    - ONE conditional UPDATE (autocommit, no explicit transaction) marks the delivered run (the
+      *leader*) and the oldest queued runs of its model running, with ``batch_leader`` = the
+      leader's id; then one SELECT reads what it claimed. The conditions on each row are checked
+      again by PostgreSQL on the row version it locks, so two workers never claim one run.
     - when the message of a run that another run's batch claimed arrives, that run is
       ``running`` with someone else as ``batch_leader``: the message is skipped, not re-claimed.
     - a leader's message delivered again (its worker died) finds it ``running`` with itself as
@@ -117,46 +118,42 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
       an attempt for each; a run at ``MAX_ATTEMPTS`` is failed instead (``stopped_twice``).
     - a GPT run that generates only ever leads: it is not taken into another run's batch,
       because its generation (token by token) would hold that batch's results back.
+
+    ``batch_size`` is set on the returned runs and written with their results.
     """
     limit = max(1, settings.ENGINE_BATCH_MAX if limit is None else limit)
-    runs = AttentionRun.objects.defer(*AttentionRun.ARRAY_FIELDS)
-    with transaction.atomic():
-        leader = runs.select_for_update().filter(id=run_id).first()
-        if leader is None or leader.is_final:
-            return []
-        if leader.status == Status.RUNNING and leader.batch_leader not in (None, leader.id):
-            return []  # taken into a live batch led by another run: that task computes it
-        candidates = [leader]
-        if limit > 1:
-            mine = Q(status=Status.QUEUED)
-            if leader.status == Status.RUNNING:  # delivered again: take back its batch too
-                mine |= Q(status=Status.RUNNING, batch_leader=leader.id)
-            others = runs.select_for_update(skip_locked=True).filter(mine, model=leader.model)
-            if leader.is_decoder:
-                others = others.filter(generate=0)
-            candidates += others.exclude(id=leader.id).order_by("created_at")[: limit - 1]
-        claimed = []
-        for run in candidates:
-            if run.attempts >= MAX_ATTEMPTS:
-                fail_run(run_id=run.id, code="stopped_twice")
-            else:
-                claimed.append(run)
-        if not claimed:
-            return []
-        now = timezone.now()
-        fields = {
-            "status": Status.RUNNING,
-            "started_at": now,
-            "worker": worker,
-            "batch_leader": leader.id,
-            "batch_size": len(claimed),
-        }
-        AttentionRun.objects.filter(id__in=[run.id for run in claimed]).update(
-            attempts=F("attempts") + 1, **fields
+    rows = AttentionRun.objects
+    leads = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, batch_leader__isnull=True)
+    leads |= Q(status=Status.RUNNING, batch_leader=run_id)  # delivered again after a crash
+    claim = Q(id=run_id) & leads
+    if limit > 1:
+        mine = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, batch_leader=run_id)
+        follows = (
+            mine
+            & Q(model=Subquery(rows.filter(id=run_id).values("model")))
+            & (Q(model=LiveModel.MINILM) | Q(generate=0))
+            & Q(attempts__lt=MAX_ATTEMPTS)
+            & ~Q(id=run_id)
         )
+        picked = rows.filter(follows).order_by("created_at").values("id")[: limit - 1]
+        claim |= Q(id__in=Subquery(picked)) & follows & Exists(rows.filter(leads, id=run_id))
+    now = timezone.now()
+    fields = {"status": Status.RUNNING, "started_at": now, "worker": worker}
+    changed = rows.filter(claim, attempts__lt=MAX_ATTEMPTS).update(
+        attempts=F("attempts") + 1, batch_leader=run_id, **fields
+    )
+    claimed = []
+    if changed:
+        mark = {"batch_leader": run_id, "started_at": now, "worker": worker}
+        claimed = list(rows.defer(*AttentionRun.ARRAY_FIELDS).filter(**mark))
+        claimed.sort(key=lambda run: (str(run.id) != str(run_id), run.created_at))
+    if not claimed or claimed[0].attempts > 1 or str(claimed[0].id) != str(run_id):
+        # Delivered again, or not claimed: fail what has been tried too often (rarely anything).
+        tired = (Q(id=run_id) & leads) | Q(status=Status.RUNNING, batch_leader=run_id)
+        for tired_id in rows.filter(tired, attempts__gte=MAX_ATTEMPTS).values_list("id", flat=True):
+            fail_run(run_id=tired_id, code="stopped_twice")
     for run in claimed:
-        run.__dict__.update(fields)
-        run.attempts += 1
+        run.batch_size = len(claimed)
     return claimed
 
 

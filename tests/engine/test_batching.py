@@ -111,12 +111,12 @@ def test_a_claim_takes_queued_runs_of_the_same_model_oldest_first(settings):
     gpt = make_run("注意機構は", model="gpt")
     claimed = lifecycle.claim_batch(run_id=leader.id, worker="w1")
     assert [run.id for run in claimed] == [leader.id, first.id, second.id]
+    assert all(run.batch_size == 3 for run in claimed)  # written with the results
     for run in claimed:
         run.refresh_from_db()
-        assert (run.status, run.batch_leader, run.batch_size, run.attempts, run.worker) == (
+        assert (run.status, run.batch_leader, run.attempts, run.worker) == (
             "running",
             leader.id,
-            3,
             1,
             "w1",
         )
