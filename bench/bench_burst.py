@@ -157,7 +157,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every size")
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--poll-ms", type=float, default=100.0)
+    parser.add_argument("--poll-ms", type=float, default=200.0, help="as bench_load")
     parser.add_argument("--lone", type=int, default=15, help="lone runs per size and repetition")
     parser.add_argument("--db-name", default="attention_lab_bench_burst")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
