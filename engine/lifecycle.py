@@ -107,7 +107,7 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
     waiting runs at once, in the same statement, and a lone run never waits for a window to
     close. Each message keeps its own acks_late / reject_on_worker_lost life:
 
-    - ONE conditional UPDATE (autocommit, no explicit transaction) marks the delivered run (the
+    - ONE conditional UPDATE marks the delivered run (the
       *leader*) and the oldest queued runs of its model running, with ``batch_leader`` = the
       leader's id; then one SELECT reads what it claimed. The conditions on each row are checked
       again by PostgreSQL on the row version it locks, so two workers never claim one run.
@@ -139,14 +139,16 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
         claim |= Q(id__in=Subquery(picked)) & follows & Exists(rows.filter(leads, id=run_id))
     now = timezone.now()
     fields = {"status": Status.RUNNING, "started_at": now, "worker": worker}
-    changed = rows.filter(claim, attempts__lt=MAX_ATTEMPTS).update(
-        attempts=F("attempts") + 1, batch_leader=run_id, **fields
-    )
     claimed = []
-    if changed:
-        mark = {"batch_leader": run_id, "started_at": now, "worker": worker}
-        claimed = list(rows.defer(*AttentionRun.ARRAY_FIELDS).filter(**mark))
-        claimed.sort(key=lambda run: (str(run.id) != str(run_id), run.created_at))
+    with transaction.atomic():
+        _commit_without_waiting_for_disk()
+        changed = rows.filter(claim, attempts__lt=MAX_ATTEMPTS).update(
+            attempts=F("attempts") + 1, batch_leader=run_id, **fields
+        )
+        if changed:
+            mine = rows.defer(*AttentionRun.ARRAY_FIELDS).filter(batch_leader=run_id, **fields)
+            claimed = list(mine)
+            claimed.sort(key=lambda run: (str(run.id) != str(run_id), run.created_at))
     if not claimed or claimed[0].attempts > 1 or str(claimed[0].id) != str(run_id):
         # Delivered again, or not claimed: fail what has been tried too often (rarely anything).
         tired = (Q(id=run_id) & leads) | Q(status=Status.RUNNING, batch_leader=run_id)
@@ -155,6 +157,19 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
     for run in claimed:
         run.batch_size = len(claimed)
     return claimed
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL reaches the disk
+    (``synchronous_commit = off``, this transaction only; the commit is still atomic, and
+    what others see is the same). Used for the claim only: should PostgreSQL itself crash
+    within that fraction of a second, the row may come back as it was before the claim, and the
+    worker still writes the whole row with its result once the database is back (or, if the
+    worker is gone too, the repair sends the run again). A result is always written with a
+    full, durable commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def start_run(*, run_id, worker: str = "") -> AttentionRun | None:
