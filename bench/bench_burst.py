@@ -82,7 +82,9 @@ def warm(world: common.World, workers: list[common.Proc], tag: str) -> None:
     raise RuntimeError(f"after 8 warm-up rounds only {sorted(seen)} took a run")
 
 
-def burst(world: common.World, *, tag: str, total: int, clients: int, poll_s: float) -> dict:
+def burst(
+    world: common.World, *, tag: str, total: int, clients: int, poll_s: float, wait_s: float
+) -> dict:
     records: list[dict] = [{"text": sentence(tag, i)} for i in range(total)]
     problems: list[str] = []
     lock = threading.Lock()
@@ -106,11 +108,14 @@ def burst(world: common.World, *, tag: str, total: int, clients: int, poll_s: fl
         pending = [i for i in mine if "id" in records[i]]
         while pending and time.monotonic() < deadline:
             url = f"{base}/api/v1/attention/{records[pending[0]]['id']}/?layer=0&head=0"
+            if wait_s:
+                url += f"&wait={wait_s:g}"
             status, body = common.http_json("GET", url)
             if status == 200 and body["status"] in ("done", "failed"):
                 records[pending.pop(0)]["t_done"] = time.perf_counter()
                 continue
-            time.sleep(poll_s)
+            if not wait_s:
+                time.sleep(poll_s)
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -157,7 +162,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every size")
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--poll-ms", type=float, default=200.0, help="as bench_load")
+    parser.add_argument(
+        "--wait-s", type=float, default=10.0,
+        help="clients wait for each run with ?wait= (default 10 s); 0 polls every --poll-ms",
+    )  # fmt: skip
+    parser.add_argument("--poll-ms", type=float, default=200.0, help="with --wait-s 0")
     parser.add_argument("--lone", type=int, default=15, help="lone runs per size and repetition")
     parser.add_argument("--db-name", default="attention_lab_bench_burst")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
@@ -168,7 +177,9 @@ def main() -> int:
 
     command = "make bench-burst" if not sys.argv[1:] else shlex.join(["python", *sys.argv])
     header = common.machine_lines(command)
-    gunicorn_args = ["-w", str(common.nproc()), "-k", "gthread", "--threads", "4"]
+    # Threads for the clients' waits (each holds one) and the submissions beside them.
+    threads = str(args.clients + 4) if args.wait_s else "4"
+    gunicorn_args = ["-w", str(common.nproc()), "-k", "gthread", "--threads", threads]
     results: dict[int, list[dict]] = {size: [] for size in sizes}
     lone_ms: dict[int, list[float]] = {size: [] for size in sizes}
     with common.world(
@@ -189,6 +200,7 @@ def main() -> int:
                         total=args.burst,
                         clients=args.clients,
                         poll_s=args.poll_ms / 1000,
+                        wait_s=args.wait_s,
                     )
                     lone_ms[size] += lone(world, tag=tag, count=args.lone)
                 finally:
@@ -228,7 +240,13 @@ def main() -> int:
         f"- Per repetition and size, in turn ({args.reps} repetitions of "
         f"{', '.join(map(str, sizes))}): a burst of {args.burst} distinct sentences (9 to 17 word "
         f"pieces) from {args.clients} concurrent clients through `POST /api/v1/attention`, each "
-        f"client polling its runs every {args.poll_ms:g} ms; every run done exactly once (checked). "
+        "client then waiting for its runs (oldest first) "
+        + (
+            f"with `GET …?wait={args.wait_s:g}` (woken by the worker's announcement, no polling)"
+            if args.wait_s
+            else f"polling every {args.poll_ms:g} ms"
+        )
+        + "; every run done exactly once (checked). "
         f"Then {args.lone} lone runs, one at a time on the idle workers (`?wait=`).",
         "- Drain = first `created_at` → last `finished_at` (server). Ratios are to N = 1 in "
         "this same run.",

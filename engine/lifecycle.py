@@ -123,6 +123,13 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
     """
     limit = max(1, settings.ENGINE_BATCH_MAX if limit is None else limit)
     rows = AttentionRun.objects
+    # One cheap read first: in a burst most messages are of runs already in a batch, skipped here.
+    state = rows.filter(id=run_id).values("status", "batch_leader", "attempts").first()
+    if state is None or state["status"] in AttentionRun.FINAL:
+        return []
+    again = state["status"] == Status.RUNNING
+    if again and state["batch_leader"] is not None and str(state["batch_leader"]) != str(run_id):
+        return []  # in a live batch led by another run: that task computes it
     leads = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, batch_leader__isnull=True)
     leads |= Q(status=Status.RUNNING, batch_leader=run_id)  # delivered again after a crash
     claim = Q(id=run_id) & leads
@@ -149,8 +156,8 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
             mine = rows.defer(*AttentionRun.ARRAY_FIELDS).filter(batch_leader=run_id, **fields)
             claimed = list(mine)
             claimed.sort(key=lambda run: (str(run.id) != str(run_id), run.created_at))
-    if not claimed or claimed[0].attempts > 1 or str(claimed[0].id) != str(run_id):
-        # Delivered again, or not claimed: fail what has been tried too often (rarely anything).
+    if again or state["attempts"] >= MAX_ATTEMPTS:
+        # Delivered again: fail what has been tried too often.
         tired = (Q(id=run_id) & leads) | Q(status=Status.RUNNING, batch_leader=run_id)
         for tired_id in rows.filter(tired, attempts__gte=MAX_ATTEMPTS).values_list("id", flat=True):
             fail_run(run_id=tired_id, code="stopped_twice")
