@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-healthz bench-gpt bench-model-view bench-soak screenshots messages train-gpt reference-roles clean
+.PHONY: run test lint bench bench-forward bench-e2e bench-load bench-burst bench-healthz bench-gpt bench-model-view bench-soak screenshots messages train-gpt reference-roles clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,7 +66,7 @@ train-gpt: $(VENV)/.installed
 reference-roles: $(VENV)/.installed
 	$(PY) -m engine.transformer.reference_roles
 
-bench: bench-forward bench-gpt bench-e2e bench-load bench-healthz bench-model-view
+bench: bench-forward bench-gpt bench-e2e bench-burst bench-load bench-healthz bench-model-view
 
 bench-forward: $(VENV)/.installed
 	$(PY) bench/bench_forward.py
@@ -76,6 +76,10 @@ bench-e2e: $(VENV)/.installed
 
 bench-load: $(VENV)/.installed
 	$(PY) bench/bench_load.py
+
+# 200 runs from 20 clients on two workers, micro-batching off (ENGINE_BATCH_MAX=1) and on, side by side.
+bench-burst: $(VENV)/.installed
+	$(PY) bench/bench_burst.py
 
 bench-gpt: $(VENV)/.installed
 	$(PY) bench/bench_gpt.py

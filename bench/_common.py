@@ -174,13 +174,16 @@ class Proc:
         return [int(pid) for pid in out.stdout.split()]
 
 
-def start_process(name: str, args: list[str], *, env: dict, log_dir: Path) -> Proc:
-    """Start ``args`` in its own session (so its whole group can be stopped), output to a log."""
+def start_process(
+    name: str, args: list[str], *, env: dict, log_dir: Path, root: Path = ROOT
+) -> Proc:
+    """Start ``args`` in its own session (so its whole group can be stopped), output to a log.
+    ``root``: the checkout it runs in (another one to compare with, see bench_e2e --baseline)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115  closed in stop_process()
     popen = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        args, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
     )
     return Proc(name, popen, log_path, log_file)
 
@@ -204,10 +207,10 @@ def stop_process(proc: Proc, timeout: float = 20) -> None:
         proc.log_file.close()
 
 
-def run_checked(args: list[str], *, env: dict, timeout: float = 300) -> str:
+def run_checked(args: list[str], *, env: dict, timeout: float = 300, root: Path = ROOT) -> str:
     """Run a short command to completion; raise with its output if it fails."""
     out = subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     if out.returncode != 0:
         raise RuntimeError(
@@ -405,8 +408,10 @@ def world(
     gunicorn_args: list[str],
     log_dir: Path,
     worker_loglevel: str = "info",
+    root: Path = ROOT,
 ) -> Iterator[World]:
-    """Set up everything a benchmark talks to, yield it, and tear all of it down."""
+    """Set up everything a benchmark talks to, yield it, and tear all of it down. ``root``: the
+    checkout whose code the web server and the workers run (this one by default)."""
     from engine import redis_server
 
     with contextlib.ExitStack() as stack:
@@ -427,14 +432,18 @@ def world(
 
         env = prod_env(database_url=database_url, redis_url=redis_url)
         manage = [PYTHON, "manage.py"]
-        run_checked([*manage, "migrate", "--noinput", "-v0"], env=env)
-        print("  " + run_checked([*manage, "load_content"], env=env).strip())
-        run_checked([*manage, "collectstatic", "--noinput", "-v0"], env=env)
+        run_checked([*manage, "migrate", "--noinput", "-v0"], env=env, root=root)
+        print("  " + run_checked([*manage, "load_content"], env=env, root=root).strip())
+        run_checked([*manage, "collectstatic", "--noinput", "-v0"], env=env, root=root)
 
         workers = []
         for name in worker_names:
             proc = start_process(
-                name, worker_command(name, loglevel=worker_loglevel), env=env, log_dir=log_dir
+                name,
+                worker_command(name, loglevel=worker_loglevel),
+                env=env,
+                log_dir=log_dir,
+                root=root,
             )
             stack.callback(stop_process, proc, 30)
             workers.append(proc)
@@ -452,6 +461,7 @@ def world(
             ],
             env=env,
             log_dir=log_dir,
+            root=root,
         )
         stack.callback(stop_process, web, 20)
         base_url = f"http://127.0.0.1:{web_port}"

@@ -23,6 +23,7 @@ section is replaced).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shlex
 import sys
@@ -109,6 +110,11 @@ def main() -> int:
     parser.add_argument("--db-name", default="attention_lab_bench_e2e")
     parser.add_argument("--model", default="minilm", choices=["minilm", "gpt"])
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    parser.add_argument(
+        "--baseline", type=Path, default=None,
+        help="another checkout (e.g. `git worktree add /tmp/base <commit>`) measured side by "
+        "side: its own world, one run there before each run here",
+    )  # fmt: skip
     args = parser.parse_args()
 
     command = "make bench-e2e" if not sys.argv[1:] else shlex.join(["python", *sys.argv])
@@ -125,18 +131,34 @@ def main() -> int:
     model = (GPTModel if args.model == "gpt" else AttentionModel).load(device="cpu")
     print(f"in-process model loaded in {model.load_ms:.0f} ms, torch threads 1")
 
-    e2e, inproc, ids = [], [], []
-    with common.world(
-        db_name=args.db_name,
-        worker_names=["bench1"],
-        gunicorn_args=gunicorn_args,
-        log_dir=common.LOGS / "e2e",
-        worker_loglevel="info",  # the worker logs "model loaded on ... in N ms" at INFO
-    ) as world:
+    e2e, inproc, ids, base_e2e = [], [], [], []
+    with contextlib.ExitStack() as stack:
+        world = stack.enter_context(
+            common.world(
+                db_name=args.db_name,
+                worker_names=["bench1"],
+                gunicorn_args=gunicorn_args,
+                log_dir=common.LOGS / "e2e",
+                worker_loglevel="info",  # the worker logs "model loaded on ... in N ms" at INFO
+            )
+        )
+        base = None
+        if args.baseline is not None:
+            base = stack.enter_context(
+                common.world(
+                    db_name=f"{args.db_name}_base",
+                    worker_names=["base1"],
+                    gunicorn_args=gunicorn_args,
+                    log_dir=common.LOGS / "e2e-base",
+                    root=args.baseline.resolve(),
+                )
+            )
         worker = world.workers[0]
         for i in range(args.warmup):
             text = sentence(10_000 + i)
             run_e2e(world.base_url, text, poll_s=poll_s, wait_s=args.wait_s, model=args.model)
+            if base is not None:
+                run_e2e(base.base_url, text, poll_s=poll_s, wait_s=args.wait_s, model=args.model)
             model.run(text, keep_qkv=True)
         print(f"{args.warmup} warm-up runs done; measuring {args.runs}")
         deadline = time.monotonic() + 30 * 60
@@ -144,6 +166,13 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("the measured runs took more than 30 minutes; stopping")
             text = sentence(i)
+            if base is not None:
+                base_e2e.append(
+                    run_e2e(
+                        base.base_url, text, poll_s=poll_s, wait_s=args.wait_s, model=args.model
+                    )["total"]
+                    * 1000
+                )
             result = run_e2e(
                 world.base_url, text, poll_s=poll_s, wait_s=args.wait_s, model=args.model
             )
@@ -170,7 +199,6 @@ def main() -> int:
     polls = [r["polls"] for r in e2e]
     server = [common.ms(row["finished_at"] - row["created_at"]) for row in rows.values()]
     to_start = [common.ms(row["started_at"] - row["created_at"]) for row in rows.values()]
-    to_sent = [common.ms(row["sent_at"] - row["created_at"]) for row in rows.values()]
     in_worker = [common.ms(row["finished_at"] - row["started_at"]) for row in rows.values()]
     compute = [row["compute_ms"] for row in rows.values()]
     local = [t * ms for t in inproc]
@@ -222,7 +250,6 @@ def main() -> int:
         line("… `finished_at` → the client sees done", to_seen),
         line("one `GET …` (any status; with `wait`, it lasts until the run is final)", poll_ms),
         line("**server**: `finished_at − created_at` (database row)", server),
-        line("… created → handed to Redis (`sent_at`)", to_sent),
         line("… created → a worker starts it (`started_at`)", to_start),
         line("… started → finished, in the worker", in_worker),
         line("… of which the forward pass (`compute_ms`)", compute),
@@ -233,6 +260,27 @@ def main() -> int:
         f"({within} the target of {args.target_ms:g} ms); measured on the server "
         f"(`finished_at − created_at`) it is {overhead_server:.1f} ms. "
         f"Ratio end-to-end / in-process (p50): {p(client, 50) / p(local, 50):.2f}.",
+        *(
+            [
+                f"- **Side by side with the baseline** `{args.baseline}` (its own world, same "
+                "setup, one run there right before each run here, same sentences): end to end "
+                f"p50 {p(base_e2e, 50):.1f} ms there, {p(client, 50):.1f} ms here; overhead "
+                f"(minus the same in-process p50) {p(base_e2e, 50) - p(local, 50):.1f} ms there, "
+                f"**{overhead:.1f} ms** here: ratio here / there "
+                f"**{overhead / (p(base_e2e, 50) - p(local, 50)):.2f}**."
+            ]
+            if base_e2e
+            else []
+        ),
+        "- What the path does now (issue 12), each change against the baseline: the q/k/v "
+        "array is stored without zlib (it shrank by about 7 % at about 100 times the cost of "
+        "the other arrays); a publish is no longer followed by an `UPDATE … sent_at` (set in the "
+        "INSERT instead; that UPDATE also held the row lock the worker's claim waited for); the "
+        "claim is one conditional `UPDATE` + one `SELECT` in a transaction that commits without "
+        "waiting for the disk, instead of `SELECT … FOR UPDATE` + `save()`; the submit reads "
+        "identical runs in one query instead of two; the read after a `?wait=` brings the "
+        "attention in the same query. A lone run is claimed alone at once: micro-batching has "
+        "no collection window.",
         f"- gunicorn: {len(gunicorn_children)} worker processes; logs of this run in "
         f"`{world.log_dir.relative_to(common.ROOT)}/`.",
     ]

@@ -220,7 +220,7 @@ def api_run(
         return _error("No run with this id.", 404)
     if wait > 0 and not run.is_final:
         wait_until_final(run_id=run.id, timeout=wait)
-        run = selectors.run_for_read(run.id)
+        run = selectors.run_after_wait(run.id)
     body = {
         "id": str(run.id),
         "status": run.status,

@@ -12,10 +12,14 @@ import numpy as np
 MAGIC = b"AL1"
 
 
-def pack(array: np.ndarray) -> bytes:
+def pack(array: np.ndarray, *, level: int = 1) -> bytes:
+    """``level`` is zlib's; 0 stores the bytes as they are (same format, same ``unpack``): for
+    queries, keys and values, which zlib shrinks by about 7 % at 100 times the cost (9 ms for
+    T = 11 on this kind of machine, the largest part of a run's time in the worker after the
+    forward pass)."""
     array = np.ascontiguousarray(array, dtype=np.float16)
     header = MAGIC + struct.pack("<B", array.ndim) + struct.pack(f"<{array.ndim}I", *array.shape)
-    return header + zlib.compress(array.tobytes(), level=1)
+    return header + zlib.compress(array.tobytes(), level=level)
 
 
 def unpack(blob: bytes | memoryview) -> np.ndarray:

@@ -14,7 +14,6 @@ import redis
 from celery import Celery, current_app
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from kombu import pools
 from kombu.exceptions import OperationalError
 
@@ -87,16 +86,15 @@ def publish(task_name: str, args: list) -> None:
 
 
 def send_run(*, run_id) -> bool:
-    """Hand the run to the broker and record when. If that fails the run stays queued, and the
-    repair (on read, or in the periodic sweep) sends it again once the broker is back."""
+    """Hand the run to the broker. If that fails the run stays queued, and the repair (on read,
+    or in the periodic sweep) sends it again once the broker is back. The caller records
+    ``sent_at`` (in the same write that makes the run, or the one that claims a resend), so a
+    publish costs no further write, and the worker's claim never waits for one."""
     try:
         publish(RUN_TASK, [str(run_id)])
     except (OperationalError, redis.RedisError, OSError) as error:
         log.warning("could not send run %s to the broker: %s", run_id, error)
         return False
-    AttentionRun.objects.filter(id=run_id, status=AttentionRun.Status.QUEUED).update(
-        sent_at=timezone.now()
-    )
     return True
 
 

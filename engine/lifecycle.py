@@ -12,6 +12,7 @@ import time
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, F, Q, Subquery
 from django.utils import timezone
 
 from .arrays import pack
@@ -97,20 +98,102 @@ def fail_run(*, run_id, code: str, detail: str = "") -> bool:
     return bool(changed)
 
 
-def start_run(*, run_id, worker: str = "") -> AttentionRun | None:
-    """Claim a delivered run: mark it running and count the attempt. None when there is nothing
-    to compute (deleted, finished by an earlier delivery, or failed after too many attempts)."""
+def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[AttentionRun]:
+    """Claim a delivered run and, with it, up to ``limit - 1`` other queued runs of the same
+    model (default ``ENGINE_BATCH_MAX``), to compute them as one padded batch. Empty when there
+    is nothing to compute.
+
+    Why claiming from the database and not a collection window (``celery-batches``): the runs
+    waiting in the queue are already rows, so a worker that takes one message can take the other
+    waiting runs at once, in the same statement, and a lone run never waits for a window to
+    close. Each message keeps its own acks_late / reject_on_worker_lost life:
+
+    - ONE conditional UPDATE marks the delivered run (the
+      *leader*) and the oldest queued runs of its model running, with ``batch_leader`` = the
+      leader's id; then one SELECT reads what it claimed. The conditions on each row are checked
+      again by PostgreSQL on the row version it locks, so two workers never claim one run.
+    - when the message of a run that another run's batch claimed arrives, that run is
+      ``running`` with someone else as ``batch_leader``: the message is skipped, not re-claimed.
+    - a leader's message delivered again (its worker died) finds it ``running`` with itself as
+      leader: it claims it again, with the runs of its batch that are still running, and counts
+      an attempt for each; a run at ``MAX_ATTEMPTS`` is failed instead (``stopped_twice``).
+    - a GPT run that generates only ever leads: it is not taken into another run's batch,
+      because its generation (token by token) would hold that batch's results back.
+
+    ``batch_size`` is set on the returned runs and written with their results.
+    """
+    limit = max(1, settings.ENGINE_BATCH_MAX if limit is None else limit)
+    rows = AttentionRun.objects
+    # One cheap read first: in a burst most messages are of runs already in a batch, skipped here.
+    state = rows.filter(id=run_id).values("status", "batch_leader", "attempts").first()
+    if state is None or state["status"] in AttentionRun.FINAL:
+        return []
+    again = state["status"] == Status.RUNNING
+    if again and state["batch_leader"] is not None and str(state["batch_leader"]) != str(run_id):
+        return []  # in a live batch led by another run: that task computes it
+    leads = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, batch_leader__isnull=True)
+    leads |= Q(status=Status.RUNNING, batch_leader=run_id)  # delivered again after a crash
+    claim = Q(id=run_id) & leads
+    if limit > 1:
+        mine = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, batch_leader=run_id)
+        follows = (
+            mine
+            & Q(model=Subquery(rows.filter(id=run_id).values("model")))
+            & (Q(model=LiveModel.MINILM) | Q(generate=0))
+            & Q(attempts__lt=MAX_ATTEMPTS)
+            & ~Q(id=run_id)
+        )
+        picked = rows.filter(follows).order_by("created_at").values("id")[: limit - 1]
+        claim |= Q(id__in=Subquery(picked)) & follows & Exists(rows.filter(leads, id=run_id))
+    now = timezone.now()
+    fields = {"status": Status.RUNNING, "started_at": now, "worker": worker}
+    claimed = []
     with transaction.atomic():
-        run = AttentionRun.objects.select_for_update().filter(id=run_id).first()
-        if run is None or run.is_final:
-            return None
-        if run.attempts >= MAX_ATTEMPTS:
-            fail_run(run_id=run.id, code="stopped_twice")
-            return None
-        run.status, run.started_at, run.worker = Status.RUNNING, timezone.now(), worker
-        run.attempts += 1
-        run.save(update_fields=["status", "started_at", "worker", "attempts"])
-    return run
+        _commit_without_waiting_for_disk()
+        changed = rows.filter(claim, attempts__lt=MAX_ATTEMPTS).update(
+            attempts=F("attempts") + 1, batch_leader=run_id, **fields
+        )
+        if changed:
+            mine = rows.defer(*AttentionRun.ARRAY_FIELDS).filter(batch_leader=run_id, **fields)
+            claimed = list(mine)
+            claimed.sort(key=lambda run: (str(run.id) != str(run_id), run.created_at))
+    if again or state["attempts"] >= MAX_ATTEMPTS:
+        # Delivered again: fail what has been tried too often.
+        tired = (Q(id=run_id) & leads) | Q(status=Status.RUNNING, batch_leader=run_id)
+        for tired_id in rows.filter(tired, attempts__gte=MAX_ATTEMPTS).values_list("id", flat=True):
+            fail_run(run_id=tired_id, code="stopped_twice")
+    for run in claimed:
+        run.batch_size = len(claimed)
+    return claimed
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """On PostgreSQL, let this transaction's commit return before its WAL reaches the disk
+    (``synchronous_commit = off``, this transaction only; the commit is still atomic, and
+    what others see is the same). Used for the claim only: should PostgreSQL itself crash
+    within that fraction of a second, the row may come back as it was before the claim, and the
+    worker still writes the whole row with its result once the database is back (or, if the
+    worker is gone too, the repair sends the run again). A result is always written with a
+    full, durable commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def start_run(*, run_id, worker: str = "") -> AttentionRun | None:
+    """Claim a delivered run alone: mark it running and count the attempt. None when there is
+    nothing to compute (deleted, finished by an earlier delivery, in another run's batch, or
+    failed after too many attempts)."""
+    claimed = claim_batch(run_id=run_id, worker=worker, limit=1)
+    return claimed[0] if claimed else None
+
+
+def fail_batch(*, run_id, code: str, detail: str = "") -> int:
+    """Fail the run ``run_id`` and the unfinished runs its task claimed with it (a task that
+    fails or hits its time limit takes its whole batch down). Returns how many it failed."""
+    followers = AttentionRun.objects.filter(batch_leader=run_id, status=Status.RUNNING)
+    ids = [run_id, *followers.exclude(id=run_id).values_list("id", flat=True)]
+    return sum(fail_run(run_id=one, code=code, detail=detail) for one in ids)
 
 
 def _close_broken_connection() -> None:
@@ -120,109 +203,126 @@ def _close_broken_connection() -> None:
         log.info("closing the broken database connection: %r", error)
 
 
-def _store_result(run: AttentionRun) -> None:
-    """Write the finished run and announce it. A database that is down at that moment
-    (restarting, failing over) is waited for: the result is kept in memory and the write tried
-    again with backoff, on a fresh connection, for up to ENGINE_RESULT_WRITE_RETRY_S seconds, so
-    that no finished run is lost to a short outage. Past that the error goes up and the task
-    fails the run as usual."""
+def _store_results(runs: list[AttentionRun]) -> None:
+    """Write the finished runs (one transaction) and announce each after the commit. A database
+    that is down at that moment (restarting, failing over) is waited for: the results are kept
+    in memory and the write tried again with backoff, on a fresh connection, for up to
+    ENGINE_RESULT_WRITE_RETRY_S seconds, so that no finished run is lost to a short outage. Past
+    that the error goes up and the task fails the runs as usual."""
     deadline = time.monotonic() + settings.ENGINE_RESULT_WRITE_RETRY_S
     delay = 0.2
     while True:
         try:
-            run.save()
-            break
+            with transaction.atomic():
+                for run in runs:
+                    run.save()
+                    announce_final(run_id=run.id)  # sent once this transaction commits
+            return
         except (OperationalError, InterfaceError) as error:
             if time.monotonic() + delay > deadline:
                 raise
             log.warning(
-                "run %s computed; database unavailable (%s), writing it again in %.1f s",
-                run.id,
+                "run %s computed; database unavailable (%s), writing it again in %.1f s%s",
+                runs[0].id,
                 error.__class__.__name__,
                 delay,
+                f" (with {len(runs) - 1} more of its batch)" if len(runs) > 1 else "",
             )
             _close_broken_connection()
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
-    announce_final(run_id=run.id)
+
+
+def _finish(run: AttentionRun) -> None:
+    run.status = Status.DONE
+    run.finished_at = timezone.now()
 
 
 def _top(entries) -> list[dict]:
     return [{"id": int(i), "token": text, "p": float(p)} for i, text, p in entries]
 
 
-def _compute_gpt(run: AttentionRun) -> AttentionRun:
-    """The GPT: attention on the prompt, the next-token predictions at every position, the
-    logit lens at the last one; then, if asked, the continuation, token by token. Each new
-    token is written to the row as it comes, so the page shows the generation progress."""
-    model = get_model(LiveModel.GPT)
-    started = time.perf_counter()
-    result = model.run(run.text, keep_qkv=True)
+def _fill_gpt(run: AttentionRun, result) -> None:
+    """Everything the worker stores of one GPT prompt pass (a ``GPTRunResult``): attention on
+    the prompt, the next-token predictions at every position, the logit lens at the last one."""
     run.device = result.device
     run.layers, run.heads = result.weights.shape[:2]
     run.tokens = _token_rows(result.tokens)
     run.input_ids = [int(i) for i in result.input_ids]
     run.weights = pack(result.weights)
     run.scores = pack(result.scores)
-    run.qkv = pack(np.stack([result.queries, result.keys, result.values]))
+    run.qkv = pack(np.stack([result.queries, result.keys, result.values]), level=0)
     run.value_norms = pack(result.value_norms)
     run.predictions = [_top(position) for position in result.predictions]
     run.lens = [_top(layer) for layer in result.lens]
-    if run.generate:
-        generated: list[dict] = []
-
-        def on_token(token_id: int, text: str, p: float) -> None:
-            generated.append({"id": int(token_id), "token": text, "p": float(p)})
-            try:
-                AttentionRun.objects.filter(id=run.id).update(generated=generated)
-            except (OperationalError, InterfaceError) as error:
-                # Progress only: the whole result is written at the end (see _store_result).
-                log.warning("run %s: progress not written (%r)", run.id, error)
-                _close_broken_connection()
-
-        generation = model.generate(
-            run.text,
-            run.generate,
-            temperature=run.temperature,
-            top_k=run.top_k,
-            seed=run.seed,
-            on_token=on_token,
-        )
-        run.generated = _top(generation.new_tokens)
-        run.generated_text = generation.continuation  # decoded together: no character cut
-        run.seed = generation.seed  # the sampler's seed, drawn if none was given: repeatable
-        total = len(run.input_ids) + len(generation.new_tokens)
-        padded = np.zeros((len(generation.new_tokens), run.layers, run.heads, total), np.float32)
-        for index, attention in enumerate(generation.attention):
-            padded[index, :, :, : attention.shape[-1]] = attention
-        run.generated_attention = pack(padded)
-    run.compute_ms = (time.perf_counter() - started) * 1000
-    run.status = Status.DONE
-    run.finished_at = timezone.now()
-    _store_result(run)
-    return run
 
 
-def compute_run(run: AttentionRun) -> AttentionRun:
-    """Read the sentence(s) with the model and store every array of the result."""
-    if run.is_decoder:
-        return _compute_gpt(run)
-    model = get_model(LiveModel.MINILM)
+def _generate(run: AttentionRun, model) -> None:
+    """The continuation, token by token. Each new token is written to the row as it comes, so
+    the page shows the generation progress."""
+    generated: list[dict] = []
+
+    def on_token(token_id: int, text: str, p: float) -> None:
+        generated.append({"id": int(token_id), "token": text, "p": float(p)})
+        try:
+            AttentionRun.objects.filter(id=run.id).update(generated=generated)
+        except (OperationalError, InterfaceError) as error:
+            # Progress only: the whole result is written at the end (see _store_results).
+            log.warning("run %s: progress not written (%r)", run.id, error)
+            _close_broken_connection()
+
+    generation = model.generate(
+        run.text,
+        run.generate,
+        temperature=run.temperature,
+        top_k=run.top_k,
+        seed=run.seed,
+        on_token=on_token,
+    )
+    run.generated = _top(generation.new_tokens)
+    run.generated_text = generation.continuation  # decoded together: no character cut
+    run.seed = generation.seed  # the sampler's seed, drawn if none was given: repeatable
+    total = len(run.input_ids) + len(generation.new_tokens)
+    padded = np.zeros((len(generation.new_tokens), run.layers, run.heads, total), np.float32)
+    for index, attention in enumerate(generation.attention):
+        padded[index, :, :, : attention.shape[-1]] = attention
+    run.generated_attention = pack(padded)
+
+
+def _compute_gpt(runs: list[AttentionRun]) -> None:
+    """The prompts of all ``runs`` in one padded batch; the runs that only read are stored at
+    once, then each run that generates continues alone (generation goes token by token, with
+    its own length, sampler and progress), and is stored when it ends."""
+    model = get_model(LiveModel.GPT)
     started = time.perf_counter()
-    if run.compare_text:
-        first, second, similarity = model.run_pair(run.text, run.compare_text, keep_qkv=True)
-    else:
-        first, second, similarity = model.run(run.text, keep_qkv=True), None, None
+    results = model.run_batch([run.text for run in runs], keep_qkv=True)
     compute_ms = (time.perf_counter() - started) * 1000
+    for run, result in zip(runs, results, strict=True):
+        _fill_gpt(run, result)
+        run.compute_ms = compute_ms
+    reading = [run for run in runs if not run.generate]
+    for run in reading:
+        _finish(run)
+    if reading:
+        _store_results(reading)
+    for run in runs:
+        if run.generate:
+            started = time.perf_counter()
+            _generate(run, model)
+            run.compute_ms += (time.perf_counter() - started) * 1000
+            _finish(run)
+            _store_results([run])
 
-    run.status = Status.DONE
+
+def _fill_encoder(run: AttentionRun, first, second, similarity) -> None:
+    """Everything the worker stores of one encoder run: ``first`` (and for a pair ``second``)
+    are ``RunResult``s of its sentence(s), ``similarity`` their cosine similarity (or None)."""
     run.device = first.device
-    run.compute_ms = compute_ms
     run.layers, run.heads = first.weights.shape[:2]
     run.tokens = _token_rows(first.tokens)
     run.weights = pack(first.weights)
     run.scores = pack(first.scores)
-    run.qkv = pack(np.stack([first.queries, first.keys, first.values]))
+    run.qkv = pack(np.stack([first.queries, first.keys, first.values]), level=0)
     run.value_norms = pack(first.value_norms)
     if second is not None:
         run.compare_tokens = _token_rows(second.tokens)
@@ -233,12 +333,49 @@ def compute_run(run: AttentionRun) -> AttentionRun:
         split = similarity_split(first.last_hidden, second.last_hidden)
         run.similarity_pairs = np.round(split, 8).tolist()
         run.layer_similarity = layer_similarity(first.layer_means, second.layer_means)
-    run.finished_at = timezone.now()
-    _store_result(run)
-    return run
 
 
-def execute_run(*, run_id, worker: str = "") -> AttentionRun | None:
-    """What the Celery task does: claim the run, then compute it."""
-    run = start_run(run_id=run_id, worker=worker)
-    return compute_run(run) if run is not None else None
+def _compute_encoder(runs: list[AttentionRun]) -> None:
+    """Every sentence of ``runs`` (two for a pair run) in one padded batch, then one write."""
+    from .transformer.analysis import cosine_similarity
+
+    model = get_model(LiveModel.MINILM)
+    texts = [text for run in runs for text in (run.text, run.compare_text) if text]
+    started = time.perf_counter()
+    results = iter(model.run_batch(texts, keep_qkv=True))
+    compute_ms = (time.perf_counter() - started) * 1000
+    for run in runs:
+        first = next(results)
+        second = next(results) if run.compare_text else None
+        similarity = None
+        if second is not None:
+            similarity = cosine_similarity(first.embedding, second.embedding)
+        _fill_encoder(run, first, second, similarity)
+        run.compute_ms = compute_ms  # the batch's forward pass, shared by its runs
+        _finish(run)
+    _store_results(runs)
+
+
+def compute_batch(runs: list[AttentionRun]) -> list[AttentionRun]:
+    """Read the sentences of ``runs`` with their model, one padded batch per model, and store
+    every array of each result."""
+    encoder = [run for run in runs if not run.is_decoder]
+    decoder = [run for run in runs if run.is_decoder]
+    if encoder:
+        _compute_encoder(encoder)
+    if decoder:
+        _compute_gpt(decoder)
+    return runs
+
+
+def compute_run(run: AttentionRun) -> AttentionRun:
+    """Read the sentence(s) of one run with the model and store every array of the result."""
+    return compute_batch([run])[0]
+
+
+def execute_run(*, run_id, worker: str = "") -> list[AttentionRun]:
+    """What the Celery task does: claim the run (and a batch of queued ones), then compute."""
+    runs = claim_batch(run_id=run_id, worker=worker)
+    if runs:
+        log.info("run %s: computing a batch of %d", run_id, len(runs))
+    return compute_batch(runs)

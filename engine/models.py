@@ -67,6 +67,10 @@ class AttentionRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     compute_ms = models.FloatField(null=True, blank=True)  # the forward pass(es) alone
+    # Micro-batching (engine.lifecycle.claim_batch): the run whose task claimed this one, and how
+    # many runs were computed together in that padded batch (1: alone).
+    batch_leader = models.UUIDField(null=True, blank=True)
+    batch_size = models.PositiveSmallIntegerField(default=0)
 
     layers = models.PositiveSmallIntegerField(default=0)
     heads = models.PositiveSmallIntegerField(default=0)

@@ -16,6 +16,13 @@ def run_for_read(run_id) -> AttentionRun | None:
     return AttentionRun.objects.filter(id=run_uuid).defer(*AttentionRun.ARRAY_FIELDS).first()
 
 
+def run_after_wait(run_id) -> AttentionRun | None:
+    """A run read again once its wait is over, with ``weights`` (the attention the API answers
+    with once it is done) in the same query; the other arrays stay deferred."""
+    arrays = [name for name in AttentionRun.ARRAY_FIELDS if name != "weights"]
+    return AttentionRun.objects.filter(id=run_id).defer(*arrays).first()
+
+
 def queue_position(*, run: AttentionRun) -> int:
     """How many runs are waiting ahead of this one."""
     return AttentionRun.objects.filter(

@@ -42,17 +42,18 @@ def submit_run(
     text = validate_text(text, field="text", options=options)
     compare_text = validate_text(compare_text, field="compare_text", required=False)
     key = input_key(text, compare_text, options)
-    done = AttentionRun.objects.filter(input_key=key, status=Status.DONE).order_by("-created_at")
-    existing = done.defer(*AttentionRun.ARRAY_FIELDS).first()
-    if existing is not None:
-        return existing, True
+    done, under_way = _identical_runs(key)
+    if done is not None:
+        return done, True
     if not broker_available():
         raise Unavailable
-    if (under_way := _unfinished_run(key)) is not None:
+    if under_way is not None:
         return under_way, True
     try:
         with transaction.atomic():
+            # sent_at: handed to the broker as this commits (cleared again if that fails)
             run = AttentionRun.objects.create(
+                sent_at=timezone.now(),
                 text=text,
                 compare_text=compare_text,
                 input_key=key,
@@ -62,7 +63,7 @@ def submit_run(
                 top_k=options.top_k,
                 seed=options.seed,
             )
-            transaction.on_commit(lambda: send_run(run_id=run.id))
+            transaction.on_commit(lambda: _send_new(run.id))
     except IntegrityError:
         # Another request inserted the identical run at the same moment; the unique index made
         # this insert wait for its commit, so it can be read now: share it (the newest run of
@@ -72,10 +73,22 @@ def submit_run(
     return run, False
 
 
-def _unfinished_run(key: str) -> AttentionRun | None:
-    """The queued or running run of this input, if there is one (at most one: a constraint)."""
-    unfinished = AttentionRun.objects.filter(input_key=key, status__in=UNFINISHED)
-    return unfinished.defer(*AttentionRun.ARRAY_FIELDS).first()
+def _identical_runs(key: str) -> tuple[AttentionRun | None, AttentionRun | None]:
+    """The newest finished run of this input and its queued or running run (at most one: a
+    constraint), in one query."""
+    runs = AttentionRun.objects.filter(input_key=key, status__in=(Status.DONE, *UNFINISHED))
+    # At most one is unfinished, so the newest two hold the newest finished one if there is one.
+    newest = list(runs.defer(*AttentionRun.ARRAY_FIELDS).order_by("-created_at")[:2])
+    done = next((run for run in newest if run.status == Status.DONE), None)
+    under_way = next((run for run in newest if run.status != Status.DONE), None)
+    return done, (None if done is not None else under_way)
+
+
+def _send_new(run_id) -> None:
+    """Publish a new run; if the broker cannot take it, it was never handed over (the repair
+    sends it again ``ENGINE_QUEUED_RESEND_AFTER`` after it was made)."""
+    if not send_run(run_id=run_id):
+        AttentionRun.objects.filter(id=run_id, status=Status.QUEUED).update(sent_at=None)
 
 
 # --- stale runs -------------------------------------------------------------------------------

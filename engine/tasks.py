@@ -16,21 +16,22 @@ class RunTask(Task):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         """Runs in the worker for an error, and in the pool's parent for a hard time limit: either
-        way the run ends failed, with a reason the learner reads in their own language."""
+        way the run ends failed, with a reason the learner reads in their own language; so do
+        the runs that its task claimed with it (a micro-batch, see ``lifecycle.claim_batch``)."""
         if isinstance(exc, WorkerLostError):
             # acks_late + reject_on_worker_lost hand the message out again: the retry decides.
             return
         timeout = isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
         log.error("run %s failed: %r", args[0] if args else "?", exc)
-        lifecycle.fail_run(
+        lifecycle.fail_batch(
             run_id=args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__
         )
 
 
 @shared_task(base=RunTask, name="engine.tasks.run_attention", queue="inference")
 def run_attention(run_id: str) -> str:
-    run = lifecycle.execute_run(run_id=run_id, worker=run_attention.request.hostname or "")
-    return run.status if run else "skipped"
+    runs = lifecycle.execute_run(run_id=run_id, worker=run_attention.request.hostname or "")
+    return f"{len(runs)} run(s)" if runs else "skipped"
 
 
 @shared_task(name="engine.tasks.sweep_stale_runs", queue="inference")

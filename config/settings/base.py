@@ -227,6 +227,10 @@ ENGINE_QUEUED_GIVE_UP_AFTER = env.int("ENGINE_QUEUED_GIVE_UP_AFTER", default=600
 # A worker that finishes a run while the database is down keeps the result and tries to write it
 # again, with backoff, for up to this many seconds (inside the run's soft time limit).
 ENGINE_RESULT_WRITE_RETRY_S = env.float("ENGINE_RESULT_WRITE_RETRY_S", default=30)
+# Micro-batching: a worker that takes a run also claims up to this many queued runs of the same
+# model (the run included) and computes them as one padded batch; 1 turns it off. Chosen from
+# bench/bench_burst.py (see bench/RESULTS.md); there is no collection window, so a lone run never waits.
+ENGINE_BATCH_MAX = env.int("ENGINE_BATCH_MAX", default=8)
 
 LOGGING = {
     "version": 1,

@@ -149,6 +149,12 @@ class AttentionModel:
         first, second = self._run_batch([text, other], keep_qkv=keep_qkv)
         return first, second, cosine_similarity(first.embedding, second.embedding)
 
+    def run_batch(self, texts: list[str], *, keep_qkv: bool = False) -> list[RunResult]:
+        """Run several texts as ONE right-padded batch; each result is what :meth:`run` gives
+        for that text alone (the padding is masked out of every key, and each result is cut
+        back to its own tokens). A worker uses it to compute several queued runs at once."""
+        return self._run_batch(texts, keep_qkv=keep_qkv) if texts else []
+
     @torch.inference_mode()
     def _run_batch(self, texts: list[str], *, keep_qkv: bool) -> list[RunResult]:
         start = time.perf_counter()

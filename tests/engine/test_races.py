@@ -86,3 +86,34 @@ def _broker_url() -> str:
     from django.conf import settings
 
     return settings.CELERY_BROKER_URL
+
+
+def test_concurrent_claims_never_take_one_run_twice(settings):
+    """Workers that take messages at the same moment (threads, each with its own database
+    connection) each claim a batch; every queued run ends in exactly one batch, and the
+    messages of runs that another batch took are skipped."""
+    from django.db import connection
+
+    from tests.engine.test_batching import make_run
+
+    settings.ENGINE_BATCH_MAX = 4
+    runs = [make_run(f"Claim race sentence {i}.") for i in range(24)]
+    start = threading.Barrier(6)
+
+    def worker(k: int) -> list:
+        try:
+            start.wait(timeout=10)
+            claimed = []
+            for run in runs[k::6]:  # each "worker" takes the messages of every sixth run
+                claimed += [one.id for one in lifecycle.claim_batch(run_id=run.id, worker=f"w{k}")]
+            return claimed
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        batches = list(pool.map(worker, range(6)))
+    claimed = [run_id for batch in batches for run_id in batch]
+    assert sorted(claimed) == sorted(run.id for run in runs)  # each exactly once
+    rows = AttentionRun.objects.filter(id__in=claimed)
+    assert all(row.status == "running" and row.attempts == 1 for row in rows)
+    assert len({row.batch_leader for row in rows}) < len(runs)  # some really were batched

@@ -114,3 +114,52 @@ def test_api_wait_returns_as_soon_as_the_run_is_final(client, celery_worker_proc
     started = time.monotonic()
     assert client.get(body["url"] + "?wait=5").json()["status"] == "done"
     assert time.monotonic() - started < 3  # no waiting on a finished run
+
+
+def test_runs_queued_behind_a_busy_worker_are_computed_as_one_batch(client, celery_worker_process):
+    """The worker (concurrency 1) is held by a slow run while runs of both models queue up;
+    then it computes them in batches (``batch_size`` > 1), and each stored result equals that
+    run computed alone in this process."""
+    from engine.arrays import unpack
+    from engine.transformer import AttentionModel, GPTModel
+    from tests.engine.test_batching import ENCODER_TEXTS, GPT_TEXTS, PAIR, assert_stored_equal
+
+    blocker = AttentionRun.objects.create(text="Hold the worker.", input_key="hold")
+    send_slow_run(blocker.id, "3")
+    wait_for_run(blocker.id, until=("running",))
+    ids = [submit(client, text=text).json()["id"] for text in ENCODER_TEXTS]
+    ids.append(submit(client, text=PAIR[0], compare_text=PAIR[1]).json()["id"])
+    gpt_ids = [submit(client, text=text, model="gpt").json()["id"] for text in GPT_TEXTS]
+    generating = submit(client, text="Attention is", model="gpt", generate=3).json()["id"]
+    runs = [wait_for_run(run_id) for run_id in [*ids, *gpt_ids, generating]]
+    assert all(run.status == "done" for run in runs), [(r.status, r.error) for r in runs]
+    encoder_runs, gpt_runs = runs[: len(ids)], runs[len(ids) : -1]
+    assert {run.batch_size for run in encoder_runs} == {len(encoder_runs)}
+    assert len({run.batch_leader for run in encoder_runs}) == 1
+    assert all(run.batch_size > 1 for run in gpt_runs)
+
+    encoder, gpt = AttentionModel.load(device="cpu"), GPTModel.load(device="cpu")
+    for run in encoder_runs:
+        alone = encoder.run(run.text, keep_qkv=True)
+        assert_stored_equal(unpack(run.weights), alone.weights)
+        assert_stored_equal(unpack(run.qkv), np.stack([alone.queries, alone.keys, alone.values]))
+    pair = encoder_runs[-1]
+    _, second, similarity = encoder.run_pair(pair.text, pair.compare_text, keep_qkv=True)
+    assert_stored_equal(unpack(pair.compare_weights), second.weights)
+    assert pair.similarity == pytest.approx(similarity, abs=1e-5)
+    for run in [*gpt_runs, runs[-1]]:
+        alone = gpt.run(run.text, keep_qkv=True)
+        assert run.input_ids == alone.input_ids.tolist()
+        assert_stored_equal(unpack(run.weights), alone.weights)
+        assert_stored_equal(unpack(run.scores), alone.scores)
+        assert [[c["id"] for c in row] for row in run.lens] == [
+            [c[0] for c in r] for r in alone.lens
+        ]
+        np.testing.assert_allclose(
+            [[c["p"] for c in row] for row in run.predictions],
+            [[c[2] for c in row] for row in alone.predictions],
+            rtol=1e-5,
+            atol=1e-5,
+        )
+    greedy = gpt.generate("Attention is", 3)
+    assert [token["id"] for token in runs[-1].generated] == [t[0] for t in greedy.new_tokens]
