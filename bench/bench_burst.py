@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
+import psutil
 from bench_e2e import run_e2e
 
 SECTION = "## Burst: micro-batching in the worker"
@@ -82,8 +83,46 @@ def warm(world: common.World, workers: list[common.Proc], tag: str) -> None:
     raise RuntimeError(f"after 8 warm-up rounds only {sorted(seen)} took a run")
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds(world: common.World, workers: list[common.Proc]) -> dict[str, float]:
+    """CPU seconds used so far (user + system) by each part of the system: the two workers
+    (with their pool children), gunicorn, PostgreSQL, Redis and this process (the clients)."""
+    groups = {
+        "workers": [p for worker in workers for p in _tree(worker.pid)],
+        "web": _tree(world.web.pid),
+        "postgres": [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"],
+        "redis": _tree(world.redis.popen.pid) if world.redis else [],
+        "clients": [psutil.Process()],
+    }
+    totals = {}
+    for name, processes in groups.items():
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        totals[name] = total
+    return totals
+
+
 def burst(
-    world: common.World, *, tag: str, total: int, clients: int, poll_s: float, wait_s: float
+    world: common.World,
+    *,
+    tag: str,
+    total: int,
+    clients: int,
+    poll_s: float,
+    wait_s: float,
+    workers: list[common.Proc],
 ) -> dict:
     records: list[dict] = [{"text": sentence(tag, i)} for i in range(total)]
     problems: list[str] = []
@@ -117,10 +156,12 @@ def burst(
             if not wait_s:
                 time.sleep(poll_s)
 
+    cpu_before = cpu_seconds(world, workers)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         for future in [pool.submit(client, c) for c in range(clients)]:
             future.result()
+    cpu_after = cpu_seconds(world, workers)
     ids = [record["id"] for record in records if "id" in record]
     rows = common.runs_table(world, ids)
     bad = [row for row in rows.values() if row["status"] != "done" or row["attempts"] != 1]
@@ -134,6 +175,7 @@ def burst(
     )
     first = min(row["created_at"] for row in rows.values())
     last = max(row["finished_at"] for row in rows.values())
+    submitted = max(row["created_at"] for row in rows.values())
     drain = (last - first).total_seconds()
     waits = [common.ms(row["finished_at"] - row["created_at"]) for row in rows.values()]
     return {
@@ -145,6 +187,10 @@ def burst(
         "batch_mean": statistics.fmean(sizes.values()),
         "batch_max": max(sizes.values()),
         "compute_p50": common.percentile([row["compute_ms"] for row in rows.values()], 50),
+        "submit_s": (submitted - first).total_seconds(),
+        "cpu_ms": {  # CPU per run, by part of the system
+            name: 1000 * (cpu_after[name] - cpu_before[name]) / total for name in cpu_after
+        },
     }
 
 
@@ -201,6 +247,7 @@ def main() -> int:
                         clients=args.clients,
                         poll_s=args.poll_ms / 1000,
                         wait_s=args.wait_s,
+                        workers=workers,
                     )
                     lone_ms[size] += lone(world, tag=tag, count=args.lone)
                 finally:
@@ -210,7 +257,9 @@ def main() -> int:
                 print(
                     f"  rep {rep} N={size:2d}: drain {outcome['drain_s']:.2f} s, "
                     f"{outcome['rps']:.1f} runs/s, mean batch {outcome['batch_mean']:.1f}, "
-                    f"lone p50 {common.percentile(lone_ms[size][-args.lone :], 50):.1f} ms"
+                    f"lone p50 {common.percentile(lone_ms[size][-args.lone :], 50):.1f} ms, "
+                    f"last submit at {outcome['submit_s']:.2f} s, CPU ms/run "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in outcome["cpu_ms"].items())
                 )
 
     def median(size: int, key: str) -> float:
