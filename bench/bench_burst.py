@@ -83,6 +83,9 @@ def warm(world: common.World, workers: list[common.Proc], tag: str) -> None:
     raise RuntimeError(f"after 8 warm-up rounds only {sorted(seen)} took a run")
 
 
+CPU_PARTS = ("workers", "web", "postgres", "redis", "clients")
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     try:
         parent = psutil.Process(pid)
@@ -91,9 +94,10 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def cpu_seconds(world: common.World, workers: list[common.Proc]) -> dict[str, float]:
-    """CPU seconds used so far (user + system) by each part of the system: the two workers
-    (with their pool children), gunicorn, PostgreSQL, Redis and this process (the clients)."""
+def cpu_seconds(world: common.World, workers: list[common.Proc]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far (user + system), per process, by each part of the system: the
+    two workers (with their pool children), gunicorn, PostgreSQL, Redis and this process (the
+    clients)."""
     groups = {
         "workers": [p for worker in workers for p in _tree(worker.pid)],
         "web": _tree(world.web.pid),
@@ -101,17 +105,23 @@ def cpu_seconds(world: common.World, workers: list[common.Proc]) -> dict[str, fl
         "redis": _tree(world.redis.popen.pid) if world.redis else [],
         "clients": [psutil.Process()],
     }
-    totals = {}
+    totals: dict[str, dict[int, float]] = {}
     for name, processes in groups.items():
-        total = 0.0
+        totals[name] = {}
         for process in processes:
             try:
                 times = process.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
-        totals[name] = total
+            totals[name][process.pid] = times.user + times.system
     return totals
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two snapshots of one part: a process that started in between counts
+    from zero; one that ended in between (a closed PostgreSQL connection) is not seen after,
+    so its last seconds are lost (a slight undercount, never a negative)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def burst(
@@ -189,7 +199,7 @@ def burst(
         "compute_p50": common.percentile([row["compute_ms"] for row in rows.values()], 50),
         "submit_s": (submitted - first).total_seconds(),
         "cpu_ms": {  # CPU per run, by part of the system
-            name: 1000 * (cpu_after[name] - cpu_before[name]) / total for name in cpu_after
+            name: 1000 * cpu_used(cpu_before[name], cpu_after[name]) / total for name in cpu_after
         },
     }
 
@@ -276,7 +286,13 @@ def main() -> int:
             f"{median(size, 'batch_mean'):.1f} / {max(o['batch_max'] for o in results[size])} | "
             f"{median(size, 'wait_p50'):.0f} / {median(size, 'wait_p95'):.0f} | "
             f"{median(size, 'compute_p50'):.1f} | {lone50:.1f} "
-            f"({lone50 / base_lone:.2f}) | {common.percentile(lone_ms[size], 95):.1f} |"
+            f"({lone50 / base_lone:.2f}) | {common.percentile(lone_ms[size], 95):.1f} | "
+            f"{median(size, 'submit_s'):.2f} | "
+            + " / ".join(
+                f"{statistics.median(o['cpu_ms'][part] for o in results[size]):.1f}"
+                for part in CPU_PARTS
+            )
+            + " |"
         )
     lines = [
         SECTION,
@@ -298,12 +314,17 @@ def main() -> int:
         + "; every run done exactly once (checked). "
         f"Then {args.lone} lone runs, one at a time on the idle workers (`?wait=`).",
         "- Drain = first `created_at` → last `finished_at` (server). Ratios are to N = 1 in "
-        "this same run.",
+        "this same run. Last submit: when the last run's row was created, from the first. CPU "
+        "per run: user + system seconds of each part during the burst (psutil), divided by the "
+        "runs: the two workers with their pool children, gunicorn, PostgreSQL, Redis, and this "
+        "process (the clients).",
         "",
         "| N | drain per repetition (s) | drain median (s) | runs/s | **drain / N=1** | "
         "batch mean / max | wait p50 / p95 (ms) | batch forward p50 (ms) | lone run p50 (ms, "
-        "ratio to N=1) | lone run p95 (ms) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "ratio to N=1) | lone run p95 (ms) | last submit (s) | CPU ms per run: "
+        + " / ".join(CPU_PARTS)
+        + " |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
     ]
     common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
