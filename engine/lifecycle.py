@@ -251,7 +251,7 @@ def _fill_gpt(run: AttentionRun, result) -> None:
     run.input_ids = [int(i) for i in result.input_ids]
     run.weights = pack(result.weights)
     run.scores = pack(result.scores)
-    run.qkv = pack(np.stack([result.queries, result.keys, result.values]), level=0)
+    run.qkv = pack(np.stack([result.queries, result.keys, result.values]))
     run.value_norms = pack(result.value_norms)
     run.predictions = [_top(position) for position in result.predictions]
     run.lens = [_top(layer) for layer in result.lens]
@@ -322,7 +322,7 @@ def _fill_encoder(run: AttentionRun, first, second, similarity) -> None:
     run.tokens = _token_rows(first.tokens)
     run.weights = pack(first.weights)
     run.scores = pack(first.scores)
-    run.qkv = pack(np.stack([first.queries, first.keys, first.values]), level=0)
+    run.qkv = pack(np.stack([first.queries, first.keys, first.values]))
     run.value_norms = pack(first.value_norms)
     if second is not None:
         run.compare_tokens = _token_rows(second.tokens)
