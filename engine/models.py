@@ -28,14 +28,21 @@ class LiveModel(models.TextChoices):
     GPT = "gpt", _("Attention Lab GPT (decoder, trained here)")
 
 
-class AttentionRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+class JobStatus(models.TextChoices):
+    """Where a run or a faithfulness check stands."""
 
-    FINAL = (Status.DONE, Status.FAILED)
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+FINAL = (JobStatus.DONE, JobStatus.FAILED)
+
+
+class AttentionRun(models.Model):
+    Status = JobStatus
+    FINAL = FINAL
     # The large binary fields: a status read defers them, a view loads the one it needs.
     ARRAY_FIELDS = (
         "weights",
@@ -161,13 +168,8 @@ class FaithfulnessCheck(models.Model):
     """One deletion test per run (``engine.faithfulness`` computes it in the worker): remove the
     tokens each explanation ranks highest and measure how far the model's output moves."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
-
-    FINAL = (Status.DONE, Status.FAILED)
+    Status = JobStatus
+    FINAL = FINAL
 
     run = models.OneToOneField(AttentionRun, on_delete=models.CASCADE, related_name="faithfulness")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

@@ -11,21 +11,34 @@ from . import faithfulness, lifecycle, services
 log = logging.getLogger(__name__)
 
 
-class RunTask(Task):
-    """A task whose first argument is a run id: when it fails, the run ends failed."""
+class JobTask(Task):
+    """A task whose first argument is the id of the job it works on (a run, a check): when the
+    task fails, the job ends failed, with a reason the learner reads in their own language.
+    ``on_failure`` runs in the worker for an error, and in the pool's parent for a hard time
+    limit."""
+
+    job = "job"
+
+    def fail(self, job_id, *, code: str, detail: str) -> None:
+        raise NotImplementedError
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        """Runs in the worker for an error, and in the pool's parent for a hard time limit: either
-        way the run ends failed, with a reason the learner reads in their own language; so do
-        the runs that its task claimed with it (a micro-batch, see ``lifecycle.claim_batch``)."""
         if isinstance(exc, WorkerLostError):
             # acks_late + reject_on_worker_lost hand the message out again: the retry decides.
             return
         timeout = isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
-        log.error("run %s failed: %r", args[0] if args else "?", exc)
-        lifecycle.fail_batch(
-            run_id=args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__
-        )
+        log.error("%s %s failed: %r", self.job, args[0] if args else "?", exc)
+        self.fail(args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__)
+
+
+class RunTask(JobTask):
+    """Fails the run, and the runs its task claimed with it (a micro-batch, see
+    ``lifecycle.claim_batch``)."""
+
+    job = "run"
+
+    def fail(self, job_id, *, code: str, detail: str) -> None:
+        lifecycle.fail_batch(run_id=job_id, code=code, detail=detail)
 
 
 @shared_task(base=RunTask, name="engine.tasks.run_attention", queue="inference")
@@ -39,18 +52,13 @@ def sweep_stale_runs() -> int:
     return services.sweep_stale_runs()
 
 
-class CheckTask(Task):
-    """A task whose first argument is a faithfulness check's id: when it fails, the check ends
-    failed with a reason in the learner's language."""
+class CheckTask(JobTask):
+    """Fails the faithfulness check."""
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        if isinstance(exc, WorkerLostError):
-            return
-        timeout = isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded)
-        log.error("check %s failed: %r", args[0] if args else "?", exc)
-        faithfulness.fail_check(
-            check_id=args[0], code="timeout" if timeout else "error", detail=exc.__class__.__name__
-        )
+    job = "check"
+
+    def fail(self, job_id, *, code: str, detail: str) -> None:
+        faithfulness.fail_check(check_id=job_id, code=code, detail=detail)
 
 
 @shared_task(base=CheckTask, name="engine.tasks.check_faithfulness", queue="inference")

@@ -1,20 +1,17 @@
 """How the packed arrays sit in the database (migration 0007)."""
 
 import pytest
-from django.db import connection
+from django.db import connection, models
 
 from engine.models import AttentionRun
 
 pytestmark = pytest.mark.django_db
 
+# Every binary column: the packed arrays (a new one must be stored as they are, too).
 COLUMNS = {
-    "weights",
-    "scores",
-    "qkv",
-    "compare_weights",
-    "generated_attention",
-    "value_norms",
-    "compare_value_norms",
+    field.column
+    for field in AttentionRun._meta.concrete_fields
+    if isinstance(field, models.BinaryField)
 }
 
 
