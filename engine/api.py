@@ -244,14 +244,20 @@ def api_run(
         body["ahead"] = selectors.queue_position(run=run)
     if run.status == AttentionRun.Status.DONE:
         if (layer is not None and layer >= run.layers) or (head is not None and head >= run.heads):
-            return _error(f"layer must be 0-{run.layers - 1} and head 0-{run.heads - 1}.", 400)
+            return _error(
+                gettext("layer must be 0-%(l)d and head 0-%(h)d.")
+                % {"l": run.layers - 1, "h": run.heads - 1},
+                400,
+            )
         data = presenters.RunData(run)
         weights = data.weights  # [L, H, T, T]
         if values == "scores":
             weights = data.scores
         elif values == "norm":
             if not run.value_norms:
-                return _error("This run was computed before norm-based values were kept.", 400)
+                return _error(
+                    gettext("This run was computed before norm-based values were kept."), 400
+                )
             weights = norm_based(data.weights, data.value_norms)
         body["values"] = values
         if layer is not None:

@@ -20,7 +20,7 @@ no stylesheet and no script.
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 import numpy as np
@@ -58,16 +58,17 @@ class Export:
     layer_weights: np.ndarray | None = None
     layer_labels: list[str] | None = None
     thumbs: np.ndarray | None = None  # model view: every head, pooled, [L, H, c, c]
+    roles: list | None = None  # model view: each head's role (engine.model_view.run_roles)
 
     def filename(self, run: AttentionRun, view: ViewParams, extension: str) -> str:
         name = f"attention-{str(run.id)[:8]}-{run.model}-{view.kind}"
-        if view.kind != "model":
+        if view.kind not in ("model", "rollout"):  # a rollout spans every layer
             name += f"-L{view.layer + 1}"
         if view.kind in ("heatmap", "compare", "step", "generation") or (
             view.kind == "head" and view.focus
         ):
             name += f"H{view.head + 1}"
-        if view.kind in ("heatmap", "compare"):
+        if view.kind in ("heatmap", "compare", "head", "rollout"):
             name += f"-{view.values}"
         return f"{name}.{extension}"
 
@@ -90,22 +91,30 @@ def build(
     if view.kind == "model":
         thumbs = model_view.pooled(data.weights)
         return Export(
-            "model", _("Every head of every layer"), [], layer_weights=data.weights, thumbs=thumbs
+            "model",
+            _("Every head of every layer"),
+            [],
+            layer_weights=data.weights,
+            thumbs=thumbs,
+            roles=model_view.run_roles(run, data),
         )
     if view.kind == "head":
+        # drawn like the page (norm-based lines scaled to the layer's strongest), but the
+        # numbers are each head's own: the weights, or ‖α f(x)‖ itself
         weights, labels = data.layer(view)
+        values = "norm" if view.values == "norm" else "weights"
         heads = [view.head] if view.focus else list(range(run.heads))
         blocks = [
             Block(
                 f"L{view.layer + 1} H{head + 1}",
-                Matrix(np.asarray(weights[head]), labels, causal=run.is_decoder),
+                replace(data.attention(replace(view, head=head, values=values)), diverging=False),
             )
             for head in heads
         ]
         subtitle = (
             (where if view.focus else _("Layer %(l)s: all heads") % {"l": view.layer + 1})
             + " · "
-            + _("attention weights")
+            + values_name(replace(view, values=values))
         )
         return Export("head", subtitle, blocks, heads, np.asarray(weights), labels)
     if view.kind == "rollout":
@@ -183,10 +192,12 @@ def to_csv(export: Export) -> str:
     writer = csv.writer(out, lineterminator="\n")
     if export.kind == "model":
         rows = head_summary(export.layer_weights)
-        writer.writerow(list(rows[0]))
-        for row in rows:
+        roles = export.roles or [None] * len(rows)
+        writer.writerow([*rows[0], "role", "role_score"])
+        for row, role in zip(rows, roles, strict=True):
             writer.writerow(
                 [value if isinstance(value, int) else _number(value) for value in row.values()]
+                + ([role.role, _number(role.score)] if role else ["", ""])
             )
         return out.getvalue()
     corner = _("query \\ key")

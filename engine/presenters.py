@@ -181,7 +181,7 @@ class RunData:
                 pieces=[token["text"] for token in tokens],
             )
             matrix, labels = merged.weights, merged.labels
-            special = [group == [0] or group == [len(tokens) - 1] for group in merged.groups]
+            special = [tokens[group[0]]["special"] for group in merged.groups]
         if not view.special and not signed:
             keep = [not flag for flag in special]
             if view.values == "norm" and view.kind != "rollout":
@@ -293,7 +293,10 @@ class RunData:
         sinks = [0] if self.causal else [0, len(tokens) - 1]
         labels = [tokens[index]["piece"] for index in sinks]
         per_sink = [
-            contributions.sink_shares(self.weights, self.value_norms, [index]) for index in sinks
+            contributions.sink_shares(
+                self.weights, self.value_norms, [index], first_row=1 if self.causal else 0
+            )
+            for index in sinks
         ]
         rows = [
             {"layer": layer + 1, "cells": [shares[layer] for shares in per_sink]}

@@ -30,12 +30,20 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+def _noncharacter(ch: str) -> bool:
+    code = ord(ch)
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
 def _control_characters(text: str) -> list[str]:
     return sorted(
         {
             f"U+{ord(ch):04X}"
             for ch in text
-            if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"
+            # control characters, and code points that are not characters at all (lone
+            # surrogates, noncharacters such as U+FFFF): XML, so an exported SVG, forbids them
+            if (unicodedata.category(ch) in ("Cc", "Cs") or _noncharacter(ch))
+            and ch not in "\t\n\r"
         }
     )
 

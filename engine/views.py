@@ -190,7 +190,6 @@ def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
         "view": view,
         "layers": range(run.layers),
         "heads": range(run.heads),
-        "kinds": presenters.KINDS,
     }
     unknown = sum(1 for token in run.tokens if token["piece"] == "[UNK]")
     context["unknown_pieces"] = unknown
@@ -367,7 +366,9 @@ def export(request, run_id, fmt: str):
     except exporting.NotAvailable as error:
         return _plain(str(error), 404)
     if fmt == "csv":
-        response = HttpResponse(exporting.to_csv(figure), content_type="text/csv; charset=utf-8")
+        # with a byte-order mark, so that spreadsheets read the Japanese tokens as UTF-8
+        body = "\ufeff" + exporting.to_csv(figure)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     else:
         response = HttpResponse(exporting.to_svg(figure, run), content_type="image/svg+xml")
     response["Content-Disposition"] = f'attachment; filename="{figure.filename(run, view, fmt)}"'

@@ -10,12 +10,13 @@ from html import escape
 import numpy as np
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .presenters import Matrix, SimilaritySplit
 
 POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
 MASKED = "#d1d5db"  # a decoder's future cells: masked (−∞ before the softmax, 0 after)
-MASKED_TITLE = "masked (−∞)"
+MASKED_TITLE = gettext_lazy("masked (−∞)")
 HEAD_COLOURS = (
     "#1d4ed8", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490",
     "#a16207", "#be185d", "#4d7c0f", "#4338ca", "#0f766e", "#9a3412",
@@ -76,7 +77,6 @@ def heatmap_svg(
     matrix: Matrix,
     *,
     title: str,
-    row_prefix: str = "",
     show_labels=True,
     interactive: bool = True,
 ) -> SafeString:
@@ -139,7 +139,7 @@ def heatmap_svg(
                 parts.append(
                     f'<rect class="cell masked" data-row="{i}" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
                     f'height="{cell:.2f}" fill="{MASKED}">'
-                    f"<title>{row_prefix}{row_esc[i]} → {esc[j]}: {MASKED_TITLE}</title></rect>"
+                    f"<title>{row_esc[i]} → {esc[j]}: {MASKED_TITLE}</title></rect>"
                 )
                 continue
             value = float(row[j])
@@ -147,7 +147,7 @@ def heatmap_svg(
             parts.append(
                 f'<rect class="cell" data-row="{i}" x="{x:.1f}" y="{y:.1f}" width="{cell:.2f}" '
                 f'height="{cell:.2f}" fill="{colour}" fill-opacity="{opacity:.3f}" '
-                f'data-value="{value:.4f}"><title>{row_prefix}{row_esc[i]} → {esc[j]}: {value:.3f}</title></rect>'
+                f'data-value="{value:.4f}"><title>{row_esc[i]} → {esc[j]}: {value:.3f}</title></rect>'
             )
     parts.append(
         colour_scale_svg(

@@ -71,12 +71,11 @@ def faithfulness_panel(run, check=None) -> dict:
 
 
 def _band(shift: list[float], random: dict) -> str:
-    """Where a method's curve lies against the random band (more than one sd above the mean
-    of the random removals), over every k: above at every point, at some, or at none."""
-    above = [
-        value > mean + sd
-        for value, mean, sd in zip(shift, random["mean"], random["sd"], strict=True)
-    ]
+    """Where a method's curve lies against the random band (the mean of the random removals
+    ± one sd), over every k: above it at every point, at some, inside it, or below it."""
+    points = list(zip(shift, random["mean"], random["sd"], strict=True))
+    above = [value > mean + sd for value, mean, sd in points]
+    below = [value < mean - sd for value, mean, sd in points]
     if all(above):
         return _("above the random band at every k")
     if any(above):
@@ -84,4 +83,6 @@ def _band(shift: list[float], random: dict) -> str:
             "n": sum(above),
             "k": len(above),
         }
+    if all(below):
+        return _("below the random band: it picks tokens that matter less than chance")
     return _("inside the random band: no better than chance here")

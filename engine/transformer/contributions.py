@@ -44,18 +44,21 @@ def renormalised(matrix: np.ndarray) -> np.ndarray:
 
 
 def sink_shares(
-    weights: np.ndarray, norms: np.ndarray, columns: Sequence[int]
+    weights: np.ndarray, norms: np.ndarray, columns: Sequence[int], *, first_row: int = 0
 ) -> list[tuple[float, float]]:
     """Per layer, the share of attention that goes to the ``columns`` (e.g. ``[CLS]``), under
     the weights and under the norms: ``[(weight_share, norm_share), ...]``, one per layer.
 
     A share is the column's part of each row (the norm-based rows renormalised to sum to 1),
-    averaged over the rows (queries) and the heads. ``weights`` ``[L, H, T, T]``, ``norms``
-    ``[L, H, T]``.
+    averaged over the rows (queries) from ``first_row`` on and over the heads. A decoder passes
+    ``first_row=1``: its row 0 sees only the first token, all of its weight goes there whatever
+    the head does, and it would add about 1/T to the first token's share. ``weights``
+    ``[L, H, T, T]``, ``norms`` ``[L, H, T]``.
     """
     columns = list(columns)
     by_weight = np.asarray(weights, dtype=np.float64)[..., columns].sum(axis=-1)  # [L, H, T]
     by_norm = renormalised(norm_based(weights, norms))[..., columns].sum(axis=-1)
+    by_weight, by_norm = by_weight[..., first_row:], by_norm[..., first_row:]
     return [
         (float(w), float(n))
         for w, n in zip(by_weight.mean(axis=(1, 2)), by_norm.mean(axis=(1, 2)), strict=True)

@@ -101,7 +101,9 @@ def test_views_follow_the_pointer_and_save_what_they_show(
     assert root.tag == f"{SVG}svg" and root.find(f".//{SVG}g[@class='colour-scale']") is not None
     with page.expect_download() as download:
         page.locator("#view a.export-csv").click()
-    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    rows = list(
+        csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig")))
+    )
     size = int(heatmap.get_attribute("data-size"))
     assert len(rows) == size + 1 and len(rows[0]) == size + 1 and rows[2][0] == "The"
     assert page.js_errors == []

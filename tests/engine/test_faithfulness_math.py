@@ -223,5 +223,6 @@ def test_a_curve_is_placed_against_the_random_band_at_every_k():
         # above only at the last point: the curve of the rollout in the screenshot
         assert _band([0.1, 0.2, 0.5], random) == "above the random band at 1 of 3 points"
         assert _band([0.12, 0.22, 0.3], random).startswith("inside the random band")
+        assert _band([0.0, 0.1, 0.2], random).startswith("below the random band")
     with translation.override("ja"):
         assert _band([0.1, 0.2, 0.5], random) == "3 点のうち 1 点でランダムの帯より上"

@@ -188,7 +188,8 @@ def _csv(response) -> list[list[str]]:
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="attention-')
     assert response["Content-Disposition"].endswith('.csv"')
-    return list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    assert response.content.startswith("\ufeff".encode())  # so spreadsheets read it as UTF-8
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 def _svg_response(response) -> ET.Element:
@@ -242,7 +243,7 @@ def test_every_view_kind_exports(client, pair_run):
     assert any(float(c) < 0 for row in difference[1:] for c in row[1:])  # signed
 
     # the head view: one block per head, a blank row between; or the chosen head alone
-    blocks = client.get(f"{url}.csv?kind=head&layer=1").content.decode().split("\n\n")
+    blocks = client.get(f"{url}.csv?kind=head&layer=1").content.decode("utf-8-sig").split("\n\n")
     assert len(blocks) == pair_run.heads
     first = list(csv.reader(io.StringIO(blocks[0])))
     assert first[0][0] == "L2 H1" and len(first) == size + 1
