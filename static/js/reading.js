@@ -5,7 +5,8 @@
 //   the left, to a token on the right); the other lines fade.
 // - Heatmap: hovering or focusing a row label, or hovering a cell, keeps only that row; the
 //   readout under the figure says the value.
-// - Escape, or leaving the figure, brings every line and row back.
+// - Escape, or leaving the figure, brings every line and row back; Enter or Space on a focused
+//   token or row label toggles its isolation.
 // The isolation is two CSS classes ("isolating" on the <svg>, "on" on what stays), styled in
 // site.css; the document-level listeners keep working after htmx swaps the view.
 (function () {
@@ -98,6 +99,19 @@
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && document.querySelector("svg.isolating")) {
       clearAll();
+      return;
+    }
+    // Enter or Space on a focused token or row label (role="button") toggles its isolation.
+    if ((event.key === "Enter" || event.key === " ") && event.target instanceof Element) {
+      var target = event.target.closest("svg.head-view text.token, svg.heatmap .row-label");
+      if (!target) { return; }
+      event.preventDefault();
+      var svg = target.ownerSVGElement;
+      if (svg.classList.contains("isolating") && target.classList.contains("on")) {
+        clear(svg);
+      } else {
+        follow({ target: target });
+      }
     }
   });
 })();

@@ -66,6 +66,11 @@ def test_views_follow_the_pointer_and_save_what_they_show(
     page.keyboard.press("Escape")
     assert view.locator("line.on").count() == 0
     assert "isolating" not in view.get_attribute("class")
+    # Enter on the focused token (a role="button") isolates it again, and Enter again clears
+    page.keyboard.press("Enter")
+    assert view.locator("line.on").count() == view.locator('line[data-to="2"]').count()
+    page.keyboard.press("Enter")
+    assert view.locator("line.on").count() == 0
 
     # a control updates the view at once, without a page load, and the URL follows
     page.evaluate("() => { window.samePage = true; }")
