@@ -249,16 +249,19 @@ def api_run(
                 % {"l": run.layers - 1, "h": run.heads - 1},
                 400,
             )
+        needed = {"weights": ["weights"], "scores": ["scores"], "norm": ["weights", "value_norms"]}
+        selectors.load_arrays(run=run, names=[*needed[values], *selectors.API_ARRAYS])
         data = presenters.RunData(run)
-        weights = data.weights  # [L, H, T, T]
         if values == "scores":
-            weights = data.scores
+            weights = data.scores  # [L, H, T, T]
         elif values == "norm":
             if not run.value_norms:
                 return _error(
                     gettext("This run was computed before norm-based values were kept."), 400
                 )
             weights = norm_based(data.weights, data.value_norms)
+        else:
+            weights = data.weights
         body["values"] = values
         if layer is not None:
             weights = weights[layer]
