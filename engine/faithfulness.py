@@ -12,11 +12,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from .lifecycle import get_model
+from .limits import MAX_ATTEMPTS
 from .models import AttentionRun, FaithfulnessCheck, LiveModel
 
 log = logging.getLogger(__name__)
 Status = FaithfulnessCheck.Status
-MAX_ATTEMPTS = 2
 
 
 def claim_check(*, check_id) -> FaithfulnessCheck | None:

@@ -17,10 +17,7 @@ class JobTask(Task):
     ``on_failure`` runs in the worker for an error, and in the pool's parent for a hard time
     limit."""
 
-    job = "job"
-
-    def fail(self, job_id, *, code: str, detail: str) -> None:
-        raise NotImplementedError
+    job = "job"  # what the id names, for the log; each subclass says how it fails: ``fail``
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         if isinstance(exc, WorkerLostError):
