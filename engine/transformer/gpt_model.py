@@ -251,12 +251,11 @@ class GPTModel:
         results = []
         for row, tokens in enumerate(token_lists):
             length = lengths[row]
+            # Views into the batch's arrays, not copies: storing packs each one once anyway.
             cut = {
-                name: np.ascontiguousarray(
-                    array[:, row, :, :length, :length]
-                    if name in ("weights", "scores", "masked_scores")
-                    else array[:, row, :, :length, :]
-                )
+                name: array[:, row, :, :length, :length]
+                if name in ("weights", "scores", "masked_scores")
+                else array[:, row, :, :length, :]
                 for name, array in host.items()
             }
             results.append(
@@ -278,7 +277,7 @@ class GPTModel:
                     queries=cut.get("queries"),
                     keys=cut.get("keys"),
                     values=cut.get("values"),
-                    value_norms=np.ascontiguousarray(norms[:, row, :, :length]),
+                    value_norms=norms[:, row, :, :length],
                 )
             )
         return results

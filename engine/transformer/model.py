@@ -183,12 +183,11 @@ class AttentionModel:
         results = []
         for row, tokens in enumerate(token_lists):
             length = len(tokens)
+            # Views into the batch's arrays, not copies: storing packs each one once anyway.
             cut = {
-                name: np.ascontiguousarray(
-                    array[:, row, :, :length, :length]
-                    if name in ("weights", "scores")
-                    else array[:, row, :, :length, :]
-                )
+                name: array[:, row, :, :length, :length]
+                if name in ("weights", "scores")
+                else array[:, row, :, :length, :]
                 for name, array in host.items()
             }
             results.append(
@@ -202,9 +201,9 @@ class AttentionModel:
                     queries=cut.get("queries"),
                     keys=cut.get("keys"),
                     values=cut.get("values"),
-                    value_norms=np.ascontiguousarray(norms[:, row, :, :length]),
-                    last_hidden=np.ascontiguousarray(last_hidden[row, :length]),
-                    layer_means=np.ascontiguousarray(means[:, row]),
+                    value_norms=norms[:, row, :, :length],
+                    last_hidden=last_hidden[row, :length],
+                    layer_means=means[:, row],
                 )
             )
         return results
