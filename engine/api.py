@@ -16,7 +16,7 @@ from ninja import Query, Router, Status
 from ninja.decorators import decorate_view
 
 from . import catalogue, checks, limits, model_view, presenters, selectors, services
-from .broker import broker_available, wait_until_final
+from .broker import broker_available, final_announced, wait_for
 from .models import AttentionRun
 from .schemas import (
     AttentionIn,
@@ -215,12 +215,14 @@ def api_run(
     lang: str | None = LANG_RUN,
 ):
     """A run as JSON: its status, and once done its attention."""
-    run = read_run(run_id)
-    if run is None:
-        return _error("No run with this id.", 404)
-    if wait > 0 and not run.is_final:
-        wait_until_final(run_id=run.id, timeout=wait)
-        run = selectors.run_after_wait(run.id)
+    # Listening before the first read: an end committed after that read is always heard.
+    with final_announced(run_id, wait=wait) as announced:
+        run = read_run(run_id)
+        if run is None:
+            return _error("No run with this id.", 404)
+        if wait > 0 and not run.is_final:
+            wait_for(announced, wait)
+            run = selectors.run_after_wait(run.id)
     body = {
         "id": str(run.id),
         "status": run.status,

@@ -6,8 +6,11 @@ Used by the web process and the worker alike. It never imports ``config``: the C
 does not import ``engine.tasks`` either.
 """
 
+import contextlib
 import functools
 import logging
+import os
+import threading
 import time
 
 import redis
@@ -18,7 +21,6 @@ from kombu import pools
 from kombu.exceptions import OperationalError
 
 from .limits import MAX_WAIT
-from .models import AttentionRun
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,19 @@ def send_run(*, run_id) -> bool:
 # --- waiting for a run ------------------------------------------------------------------------
 # A client may wait for a run to finish instead of polling (the API's ?wait=): every final state
 # is announced on a Redis channel once it is committed, and the waiting request wakes at once.
+#
+# Each web process listens with ONE subscription (a pattern over every run's channel, in a
+# thread of its own) and wakes the requests that wait for the announced run. A subscription per
+# waiting request, as before, cost every ?wait= a new Redis connection, a SUBSCRIBE and its
+# teardown: about 6 of the 13 ms of CPU that such a request took (bench/RESULTS.md).
+
+CHANNEL_PREFIX = "attention-lab:run:"
+LISTEN_READY_S = 0.5  # how long a waiter waits for the process's subscription to be confirmed
+LISTEN_IDLE_S = 30.0  # the listening thread ends after this long with nobody waiting
 
 
 def _channel(run_id) -> str:
-    return f"attention-lab:run:{run_id}"
+    return f"{CHANNEL_PREFIX}{run_id}"
 
 
 def _publish_final(run_id) -> None:
@@ -121,24 +132,142 @@ def announce_final(*, run_id) -> None:
     transaction.on_commit(functools.partial(_publish_final, run_id))
 
 
-def wait_until_final(*, run_id, timeout: float) -> None:
-    """Block until the run's final state is announced, or ``timeout`` seconds (at most
-    ``MAX_WAIT``) pass. The caller re-reads the row afterwards; subscribing before that read
-    means no announcement is missed."""
-    timeout = max(0.0, min(timeout, MAX_WAIT))
+class _Listener:
+    """This process's subscription to every run's announcement, and who waits for which run.
+
+    The thread starts with the first waiter, confirms its pattern subscription before any
+    waiter relies on it, and ends after ``LISTEN_IDLE_S`` with nobody waiting. If the
+    connection breaks, every waiter is woken (each re-reads its run) and the thread subscribes
+    again; until the subscription is confirmed again, new waiters are not told to wait.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.lock = threading.Lock()
+        self.waiters: dict[str, set[threading.Event]] = {}
+        self.ready = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def wait_for(self, run_id) -> threading.Event | None:
+        """An event set when ``run_id``'s end is announced; None if this process cannot listen
+        now (no broker). Call :meth:`forget` with it when done."""
+        event = threading.Event()
+        with self.lock:
+            self.waiters.setdefault(str(run_id), set()).add(event)
+            if self.thread is None or not self.thread.is_alive():
+                self.ready.clear()
+                self.thread = threading.Thread(
+                    target=self._listen, name="run-announcements", daemon=True
+                )
+                self.thread.start()
+        if not self.ready.wait(LISTEN_READY_S):
+            self.forget(run_id, event)
+            return None
+        return event
+
+    def forget(self, run_id, event: threading.Event) -> None:
+        with self.lock:
+            events = self.waiters.get(str(run_id))
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self.waiters[str(run_id)]
+
+    def count(self, run_id=None) -> int:
+        """How many requests wait for ``run_id`` (None: for any run)."""
+        with self.lock:
+            if run_id is None:
+                return sum(len(events) for events in self.waiters.values())
+            return len(self.waiters.get(str(run_id), ()))
+
+    def _wake(self, run_id: str | None = None) -> None:
+        with self.lock:
+            if run_id is None:
+                events = [event for group in self.waiters.values() for event in group]
+            else:
+                events = list(self.waiters.get(run_id, ()))
+        for event in events:
+            event.set()
+
+    def _idle(self) -> bool:
+        with self.lock:
+            if self.waiters:
+                return False
+            self.thread = None  # the next waiter starts a new thread
+            return True
+
+    def _listen(self) -> None:
+        client = redis.Redis.from_url(
+            self.url, socket_connect_timeout=0.5, socket_keepalive=True, health_check_interval=10
+        )
+        delay = 0.1
+        last_waiter = time.monotonic()
+        while True:
+            pubsub = client.pubsub()
+            try:
+                pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "psubscribe":
+                        self.ready.set()  # confirmed: from now on no announcement is missed
+                        delay = 0.1
+                    elif message is not None and message["type"] == "pmessage":
+                        self._wake(message["channel"].decode().removeprefix(CHANNEL_PREFIX))
+                    if self.count() or time.monotonic() - last_waiter < LISTEN_IDLE_S:
+                        last_waiter = time.monotonic() if self.count() else last_waiter
+                    elif self._idle():
+                        return
+            except (redis.RedisError, OSError) as error:
+                log.info("run announcements: %s; subscribing again in %.1f s", error, delay)
+                self.ready.clear()
+                self._wake()  # nobody may rely on an announcement that could be missed now
+                if self._idle():
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            finally:
+                pubsub.close()
+
+
+_listeners: dict[tuple[int, str], _Listener] = {}
+_listeners_lock = threading.Lock()
+
+
+def _listener() -> _Listener:
+    """This process's listener for the configured broker (a forked child gets its own)."""
+    key = (os.getpid(), settings.CELERY_BROKER_URL)
+    with _listeners_lock:
+        listener = _listeners.get(key)
+        if listener is None:
+            listener = _listeners[key] = _Listener(key[1])
+        return listener
+
+
+def waiting_requests(run_id) -> int:
+    """How many requests of this process are waiting for ``run_id`` to end."""
+    return _listener().count(run_id)
+
+
+@contextlib.contextmanager
+def final_announced(run_id, *, wait: float):
+    """Listen for ``run_id``'s end while the block runs: yields an event that is set when the
+    end is announced, or None when ``wait`` is 0 or this process cannot listen now. Enter it
+    BEFORE reading the run: an end committed after that read is then always heard.
+    ``wait`` is capped at ``MAX_WAIT`` by :func:`wait_for`."""
+    if wait <= 0:
+        yield None
+        return
+    listener = _listener()
+    event = listener.wait_for(run_id)
     try:
-        pubsub = _redis().pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(_channel(run_id))
-    except (redis.RedisError, OSError):
-        return  # no broker to listen to: the caller reads the row as it is
-    try:
-        if AttentionRun.objects.filter(id=run_id, status__in=AttentionRun.FINAL).exists():
-            return
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if pubsub.get_message(timeout=min(left, 1.0)) is not None:
-                return
-    except (redis.RedisError, OSError) as error:
-        log.info("stopped waiting for run %s: %s", run_id, error)
+        yield event
     finally:
-        pubsub.close()
+        if event is not None:
+            listener.forget(run_id, event)
+
+
+def wait_for(event: threading.Event | None, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds (at most ``MAX_WAIT``) for ``event``; whether it was set."""
+    if event is None:
+        return False
+    return event.wait(max(0.0, min(timeout, MAX_WAIT)))
