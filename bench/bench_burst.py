@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import socket
 import statistics
 import sys
 import threading
@@ -204,6 +205,54 @@ def burst(
     }
 
 
+def queued_drain(world: common.World, *, tag: str, total: int, workers: list[common.Proc]) -> dict:
+    """The workers' part alone: the burst is queued while the workers do not consume (Celery's
+    ``cancel_consumer``), then they consume again and drain it with nothing else running. What
+    batching does to the workers, without the web and the clients on the same two cores."""
+    from celery import Celery
+
+    control = Celery("bench-burst-control", broker=world.redis_url, set_as_current=False).control
+    names = [f"{worker.name}@{socket.gethostname()}" for worker in workers]
+    replies = control.cancel_consumer("inference", destination=names, reply=True, timeout=5)
+    if len(replies) != len(workers):
+        raise RuntimeError(f"cancel_consumer answered {replies}")
+    texts = [sentence(f"queued{tag}", i) for i in range(total)]
+
+    def submit(text: str) -> str:
+        status, body = common.http_json(
+            "POST", f"{world.base_url}/api/v1/attention", body={"text": text}
+        )
+        if status != 202:
+            raise RuntimeError(f"submit answered {status}: {body}")
+        return body["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(submit, texts))
+    time.sleep(0.5)  # let gunicorn and PostgreSQL go quiet before the workers start
+    cpu_before = cpu_seconds(world, workers)
+    control.add_consumer("inference", destination=names, reply=True, timeout=5)
+    deadline = time.monotonic() + 600
+    sql = (
+        "SELECT count(*) FROM engine_attentionrun WHERE id = ANY(%s::uuid[])"
+        " AND status IN ('done', 'failed')"
+    )
+    while world.rows(sql, (ids,))[0][0] < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"queued drain {tag}: not drained in 600 s")
+        time.sleep(0.05)
+    cpu_after = cpu_seconds(world, workers)
+    rows = common.runs_table(world, ids)
+    bad = [row for row in rows.values() if row["status"] != "done" or row["attempts"] != 1]
+    if bad:
+        raise RuntimeError(f"queued drain {tag}: {len(bad)} runs not done once")
+    first = min(row["started_at"] for row in rows.values())
+    last = max(row["finished_at"] for row in rows.values())
+    return {
+        "drain_s": (last - first).total_seconds(),
+        "worker_cpu_ms": 1000 * cpu_used(cpu_before["workers"], cpu_after["workers"]) / total,
+    }
+
+
 def lone(world: common.World, *, tag: str, count: int) -> list[float]:
     """Runs one at a time on idle workers: client submit → seen done, in ms."""
     return [
@@ -224,6 +273,10 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--poll-ms", type=float, default=200.0, help="with --wait-s 0")
     parser.add_argument("--lone", type=int, default=15, help="lone runs per size and repetition")
+    parser.add_argument(
+        "--queued", action=argparse.BooleanOptionalAction, default=True,
+        help="also queue each burst first and time the workers draining it alone",
+    )  # fmt: skip
     parser.add_argument("--db-name", default="attention_lab_bench_burst")
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
@@ -260,6 +313,10 @@ def main() -> int:
                         workers=workers,
                     )
                     lone_ms[size] += lone(world, tag=tag, count=args.lone)
+                    if args.queued:
+                        alone = queued_drain(world, tag=tag, total=args.burst, workers=workers)
+                        outcome["queued_s"] = alone["drain_s"]
+                        outcome["queued_cpu"] = alone["worker_cpu_ms"]
                 finally:
                     for worker in workers:
                         common.stop_process(worker, 30)
@@ -270,10 +327,19 @@ def main() -> int:
                     f"lone p50 {common.percentile(lone_ms[size][-args.lone :], 50):.1f} ms, "
                     f"last submit at {outcome['submit_s']:.2f} s, CPU ms/run "
                     + ", ".join(f"{k} {v:.1f}" for k, v in outcome["cpu_ms"].items())
+                    + (
+                        f"; queued, workers alone: drain {outcome['queued_s']:.2f} s, "
+                        f"{outcome['queued_cpu']:.1f} worker CPU ms/run"
+                        if args.queued
+                        else ""
+                    )
                 )
 
     def median(size: int, key: str) -> float:
         return statistics.median(outcome[key] for outcome in results[size])
+
+    def queued_drains(size: int) -> str:
+        return ", ".join(f"{outcome['queued_s']:.2f}" for outcome in results[size])
 
     base_drain, base_lone = median(1, "drain_s"), common.percentile(lone_ms[1], 50)
     rows = []
@@ -293,6 +359,14 @@ def main() -> int:
                 for part in CPU_PARTS
             )
             + " |"
+            + (
+                f" {queued_drains(size)} | "
+                f"**{median(size, 'queued_s'):.2f}** | "
+                f"**{median(size, 'queued_s') / median(1, 'queued_s'):.2f}** | "
+                f"{median(size, 'queued_cpu'):.1f} |"
+                if args.queued
+                else ""
+            )
         )
     lines = [
         SECTION,
@@ -318,13 +392,32 @@ def main() -> int:
         "per run: user + system seconds of each part during the burst (psutil), divided by the "
         "runs: the two workers with their pool children, gunicorn, PostgreSQL, Redis, and this "
         "process (the clients).",
+        *(
+            [
+                "- Queued, workers alone: after the lone runs, the workers stop consuming "
+                "(Celery's `cancel_consumer`), the same number of new distinct sentences is "
+                "submitted (8 threads), and the workers consume again and drain the queue with "
+                "nothing else running: first `started_at` → last `finished_at`. This is what "
+                "batching does to the workers; the burst above also has the web, PostgreSQL and "
+                "the clients on the same two cores."
+            ]
+            if args.queued
+            else []
+        ),
         "",
         "| N | drain per repetition (s) | drain median (s) | runs/s | **drain / N=1** | "
         "batch mean / max | wait p50 / p95 (ms) | batch forward p50 (ms) | lone run p50 (ms, "
         "ratio to N=1) | lone run p95 (ms) | last submit (s) | CPU ms per run: "
         + " / ".join(CPU_PARTS)
-        + " |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        + " |"
+        + (
+            " queued, workers alone: drain per repetition (s) | drain median (s) | "
+            "**drain / N=1** | worker CPU ms per run |"
+            if args.queued
+            else ""
+        ),
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        + ("---|---:|---:|---:|" if args.queued else ""),
         *rows,
     ]
     common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)

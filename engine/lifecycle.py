@@ -110,10 +110,11 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
     waiting runs at once, in the same statement, and a lone run never waits for a window to
     close. Each message keeps its own acks_late / reject_on_worker_lost life:
 
-    - ONE conditional UPDATE marks the delivered run (the
-      *leader*) and the oldest queued runs of its model running, with ``batch_leader`` = the
-      leader's id; then one SELECT reads what it claimed. The conditions on each row are checked
-      again by PostgreSQL on the row version it locks, so two workers never claim one run.
+    - ONE conditional UPDATE marks the delivered run (the *leader*) and the queued runs of its
+      model closest to it in length (the oldest first among equals: less padding) running, with
+      ``batch_leader`` = the leader's id, and returns them. The conditions on each row are
+      checked again by PostgreSQL on the row version it locks, so two workers never claim one
+      run.
     - when the message of a run that another run's batch claimed arrives, that run is
       ``running`` with someone else as ``batch_leader``: the message is skipped, not re-claimed.
     - a leader's message delivered again (its worker died) finds it ``running`` with itself as
@@ -155,7 +156,8 @@ def claim_batch(*, run_id, worker: str = "", limit: int | None = None) -> list[A
 #   UPDATE run AS r SET attempts = attempts + 1, batch_leader = :lead, status = 'running', ...
 #   WHERE r.attempts < MAX_ATTEMPTS AND (
 #       r.id = :lead AND LEADS(r)                 -- the delivered run, when it may lead
-#       OR r.id IN (SELECT f.id FROM run AS f WHERE FOLLOWS(f) ORDER BY f.created_at LIMIT n)
+#       OR r.id IN (SELECT f.id FROM run AS f WHERE FOLLOWS(f)
+#                   ORDER BY |length(f.text) - length(lead's text)|, f.created_at LIMIT n)
 #          AND FOLLOWS(r)                         -- checked again on the row version it locks
 #          AND EXISTS (SELECT 1 FROM run AS l WHERE l.id = :lead AND LEADS(l)))
 #   RETURNING <every column but the arrays>
@@ -201,9 +203,13 @@ def _claim_sql(vendor: str, batch: bool) -> tuple[str, tuple]:
     )
     claim = f"(r.id = %(lead)s AND {_leads('r')})"
     if batch:
+        # Followers of about the leader's length first (a batch is padded to its longest
+        # sentence), the oldest among equals. No run waits longer for it: a run that is never
+        # picked still leads its own batch when its own message arrives, in queue order.
+        length = f"(SELECT length(m.text) FROM {table} AS m WHERE m.id = %(lead)s)"  # noqa: S608
         picked = (
             f"SELECT f.id FROM {table} AS f WHERE {_follows('f', table)}"  # noqa: S608
-            " ORDER BY f.created_at LIMIT %(followers)s"
+            f" ORDER BY abs(length(f.text) - {length}), f.created_at LIMIT %(followers)s"
         )
         leader = f"EXISTS (SELECT 1 FROM {table} AS l WHERE l.id = %(lead)s AND {_leads('l')})"  # noqa: S608
         claim = f"({claim} OR (r.id IN ({picked}) AND {_follows('r', table)} AND {leader}))"

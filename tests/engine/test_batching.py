@@ -130,6 +130,24 @@ def test_a_claim_takes_queued_runs_of_the_same_model_oldest_first(settings):
 
 
 @pytest.mark.django_db
+def test_a_claim_prefers_runs_of_about_the_leaders_length(settings):
+    """Less padding: followers closest to the leader's length, the oldest among equals; a run
+    left out still leads its own batch when its own message arrives."""
+    from engine import lifecycle
+
+    settings.ENGINE_BATCH_MAX = 3
+    leader = make_run("The cat sat on the mat.")
+    long = make_run("A much longer sentence that would make every other one in its batch wait.")
+    close = make_run("The dog lay on a rug.")
+    closer = make_run("The cat sat on my mat.")
+    same = make_run("The owl sat on a branch")
+    claimed = lifecycle.claim_batch(run_id=leader.id, worker="w1")
+    assert [run.id for run in claimed] == [leader.id, closer.id, same.id]
+    left = lifecycle.claim_batch(run_id=long.id, worker="w2")  # its own message: it leads
+    assert [run.id for run in left] == [long.id, close.id]
+
+
+@pytest.mark.django_db
 def test_a_generating_gpt_run_leads_but_is_never_taken_into_a_batch(settings):
     from engine import lifecycle
 
