@@ -419,8 +419,44 @@ def main() -> int:
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         + ("---|---:|---:|---:|" if args.queued else ""),
         *rows,
+        "",
+        *cpu_bound_lines(results, sizes, total=args.burst),
     ]
     common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
+
+
+def cpu_bound_lines(results: dict[int, list[dict]], sizes: list[int], *, total: int) -> list[str]:
+    """What the measured CPU says of the burst: whether the drain was CPU-bound (all parts'
+    CPU over the cores, against the drain), and the lowest ratio to N = 1 that a CPU-bound
+    drain can reach with the rest of the system (web, PostgreSQL, Redis, clients) costing what
+    it cost here, S ms per run at any N: (W_N + S) / (W_1 + S), W the workers' CPU per run.
+    0.5 needs S <= W_1 - 2 W_N."""
+    cores = common.nproc()
+
+    def cpu(size: int, part: str) -> float:
+        return statistics.median(outcome["cpu_ms"][part] for outcome in results[size])
+
+    def rest(size: int) -> float:
+        return sum(cpu(size, part) for part in CPU_PARTS if part != "workers")
+
+    lines = []
+    for size in sizes:
+        need = sum(cpu(size, part) for part in CPU_PARTS) * total / 1000 / cores
+        drain = statistics.median(outcome["drain_s"] for outcome in results[size])
+        lines.append(
+            f"- N = {size}: all parts' CPU over {cores} cores = {need:.2f} s against a drain of "
+            f"{drain:.2f} s ({need / drain:.0%} of the cores busy)."
+        )
+    w1 = cpu(1, "workers")
+    for size in sizes[1:]:
+        wn, s_n = cpu(size, "workers"), rest(size)
+        lines.append(
+            f"- N = {size}: workers {wn:.1f} ms of CPU per run against {w1:.1f} at N = 1; the "
+            f"rest of the system {s_n:.1f} ms per run (N = 1: {rest(1):.1f}). A CPU-bound drain "
+            f"can then reach at best (W_N + S) / (W_1 + S) = {(wn + s_n) / (w1 + s_n):.2f} of "
+            f"N = 1; 0.5 would need S ≤ W_1 − 2 W_N = {w1 - 2 * wn:.1f} ms per run."
+        )
+    return lines
     return 0
 
 
