@@ -287,8 +287,12 @@ def main() -> int:
         "run unless `CELERY_DB_REUSE_MAX` is set; old or broken ones are still replaced: "
         "created → started about 11 → 7 ms); the submit reads identical runs in one query "
         "instead of two; the read after a `?wait=` brings the attention and the pair "
-        "contributions in the same query (they were each loaded by a query of their own). A "
-        "lone run is claimed alone at once: micro-batching has no collection window.",
+        "contributions in the same query (they were each loaded by a query of their own); a "
+        "`?wait=` waits on its web process's one pattern subscription (a thread that wakes the "
+        "requests of the announced run), entered before the first read, instead of a Redis "
+        "connection, a SUBSCRIBE, a second SELECT and a teardown per request (a waiting read "
+        "13.3 → 9.6 ms of CPU in-process). A lone run is claimed alone at once: micro-batching "
+        "has no collection window.",
         f"- gunicorn: {len(gunicorn_children)} worker processes; logs of this run in "
         f"`{world.log_dir.relative_to(common.ROOT)}/`.",
     ]
