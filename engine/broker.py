@@ -213,9 +213,9 @@ class _Listener:
                         delay = 0.1
                     elif message is not None and message["type"] == "pmessage":
                         self._wake(message["channel"].decode().removeprefix(CHANNEL_PREFIX))
-                    if self.count() or time.monotonic() - last_waiter < LISTEN_IDLE_S:
-                        last_waiter = time.monotonic() if self.count() else last_waiter
-                    elif self._idle():
+                    if self.count():
+                        last_waiter = time.monotonic()
+                    elif time.monotonic() - last_waiter > LISTEN_IDLE_S and self._idle():
                         return
             except (redis.RedisError, OSError) as error:
                 log.info("run announcements: %s; subscribing again in %.1f s", error, delay)
