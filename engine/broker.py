@@ -148,7 +148,7 @@ class _Listener:
         self.ready = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def wait_for(self, run_id) -> threading.Event | None:
+    def register(self, run_id) -> threading.Event | None:
         """An event set when ``run_id``'s end is announced; None if this process cannot listen
         now (no broker). Call :meth:`forget` with it when done."""
         event = threading.Event()
@@ -253,12 +253,12 @@ def final_announced(run_id, *, wait: float):
     """Listen for ``run_id``'s end while the block runs: yields an event that is set when the
     end is announced, or None when ``wait`` is 0 or this process cannot listen now. Enter it
     BEFORE reading the run: an end committed after that read is then always heard.
-    ``wait`` is capped at ``MAX_WAIT`` by :func:`wait_for`."""
+    The wait itself is :func:`wait_for`, capped at ``MAX_WAIT``."""
     if wait <= 0:
         yield None
         return
     listener = _listener()
-    event = listener.wait_for(run_id)
+    event = listener.register(run_id)
     try:
         yield event
     finally:

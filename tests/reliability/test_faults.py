@@ -171,3 +171,43 @@ def test_sweep_fails_runs_that_nobody_will_finish(transactional_db, settings):
     assert services.sweep_stale_runs() == 2
     assert set(AttentionRun.objects.values_list("status", flat=True)) == {"failed"}
     assert all(AttentionRun.objects.values_list("error", flat=True))
+
+
+def test_waiters_outlive_a_redis_restart(on_own_redis):
+    """A request waiting for a run when Redis goes down is woken (it re-reads its run instead
+    of sleeping out its wait), and once Redis is back the process subscribes again and a new
+    waiter hears its run's announcement."""
+    import threading
+    import uuid
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    woken = threading.Event()
+
+    def wait_first():
+        with broker.final_announced(first, wait=20) as event:
+            assert event is not None
+            if broker.wait_for(event, 20):
+                woken.set()
+
+    waiter = threading.Thread(target=wait_first)
+    started = time.monotonic()
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while broker.waiting_requests(first) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    on_own_redis.stop()
+    waiter.join(timeout=10)
+    assert woken.is_set() and time.monotonic() - started < 10  # not the 20 s wait
+    with broker.final_announced(second, wait=5) as event:
+        assert event is None  # Redis down: nobody is told to wait for what cannot be heard
+    on_own_redis.restart()
+    deadline = time.monotonic() + 15
+    while True:  # the listener subscribes again (its backoff is at most 2 s)
+        with broker.final_announced(second, wait=5) as event:
+            if event is not None:
+                broker._publish_final(second)
+                assert broker.wait_for(event, 5) is True
+                break
+        assert time.monotonic() < deadline, "never subscribed again"
+        time.sleep(0.2)
