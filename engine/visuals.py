@@ -22,6 +22,7 @@ HEAD_COLOURS = (
     "#a16207", "#be185d", "#4d7c0f", "#4338ca", "#0f766e", "#9a3412",
 )  # fmt: skip
 LABEL_W = 110
+LABELLED_CELL = 7.0  # the smallest cell that still fits a readable row label
 FONT = 11
 LEGEND_H = 46  # the colour scale under a heatmap
 LEGEND_STEPS = 11
@@ -85,6 +86,11 @@ def heatmap_svg(
     future) are drawn grey and say so. A colour scale with its numbers sits underneath."""
     values, n, rows = matrix.values, matrix.size, len(matrix.rows)
     cell = _cell_size(max(n, rows))
+    if show_labels:
+        # Every token keeps its label (and a keyboard handle on its row), however long the
+        # sentence: past about 88 tokens the heatmap grows wider than 620 px instead, and its
+        # figure scrolls.
+        cell = max(cell, LABELLED_CELL)
     label_w = LABEL_W if show_labels else 0
     width = max(label_w + n * cell + 4, label_w + LEGEND_STEPS * 14 + 24)
     height = label_w + rows * cell + 4 + LEGEND_H
@@ -98,7 +104,7 @@ def heatmap_svg(
     short = [escape(label[:16]) for label in matrix.labels]
     row_esc = [escape(label) for label in matrix.rows]
     row_short = [escape(label[:16]) for label in matrix.rows]
-    labelled = show_labels and cell >= 7
+    labelled = show_labels
     # Focusable row labels inside an image would be hidden from assistive technology: a
     # heatmap the learner can explore is a group, a static one an image.
     role = "group" if interactive and labelled else "img"

@@ -316,3 +316,20 @@ def test_the_step_through_shows_its_code_and_the_export_buttons(client, gpt_run)
     assert page.count("export.csv?") == len(source.STEPS) and "step=mask" in page
     heatmap = client.get(f"/en/demo/runs/{gpt_run.id}/?kind=heatmap").content.decode()
     assert "/export.svg?kind=heatmap&amp;layer=0" in heatmap and " download>" in heatmap
+
+
+def test_a_long_sentence_keeps_every_row_label_and_its_keyboard_handle():
+    """At the longest sentence the model takes (MAX_PIECES tokens) every row is still labelled
+    and focusable; the heatmap grows wider instead of dropping its labels."""
+    from engine.limits import MAX_PIECES
+
+    size = MAX_PIECES
+    matrix = Matrix(
+        np.full((size, size), 1 / size, dtype=np.float32), [f"t{i}" for i in range(size)]
+    )
+    heatmap = _svg(visuals.heatmap_svg(matrix, title="t"))
+    labels = heatmap.findall(f".//{SVG}text[@class='row-label']")
+    assert [label.text for label in labels] == [f"t{i}" for i in range(size)]
+    assert all(label.get("tabindex") == "0" for label in labels)
+    assert float(heatmap.get("width")) >= visuals.LABEL_W + size * visuals.LABELLED_CELL
+    assert heatmap.get("role") == "group"
