@@ -22,6 +22,7 @@ import csv
 import io
 from dataclasses import dataclass, replace
 from html import escape
+from unicodedata import east_asian_width
 
 import numpy as np
 from django.utils.translation import gettext as _
@@ -230,6 +231,13 @@ def to_csv(export: Export) -> str:
 # --- SVG ---------------------------------------------------------------------------------------
 
 
+def _text_width(text: str, size: float) -> float:
+    """About how wide ``text`` is written at ``size`` px, without a font to measure it with: a
+    wide or full-width character (East Asian Width W or F: kanji, kana, full-width forms) is
+    about one em, any other about 0.62 em (the caption font's average)."""
+    return sum(size if east_asian_width(ch) in "WF" else 0.62 * size for ch in text)
+
+
 def _text(x: float, y: float, text: str, *, size: int = 12, weight: str = "400") -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" font-weight="{weight}">'
@@ -326,7 +334,7 @@ def to_svg(export: Export, run: AttentionRun) -> str:
         figures.append(f'<g transform="translate(12 {y:.0f})">{figure}</g>')
         y += h + 16
         width = max(width, w + 24)
-    width = max(width, 12 + 7.5 * max(len(sentence), len(export.subtitle)))
+    width = max(width, 24 + max(_text_width(sentence, 12), _text_width(export.subtitle, 12)))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width:.0f}" '

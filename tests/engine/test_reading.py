@@ -333,3 +333,27 @@ def test_a_long_sentence_keeps_every_row_label_and_its_keyboard_handle():
     assert all(label.get("tabindex") == "0" for label in labels)
     assert float(heatmap.get("width")) >= visuals.LABEL_W + size * visuals.LABELLED_CELL
     assert heatmap.get("role") == "group"
+
+
+def test_an_exported_caption_is_wide_enough_for_its_sentence():
+    from engine.export import _text_width
+
+    japanese, english = (
+        "注意機構は文の中の単語どうしの関係を重みで表します。",
+        "The cat sat on the mat.",
+    )
+    assert _text_width(japanese, 12) == pytest.approx(12 * len(japanese))  # all full width
+    assert _text_width(english, 12) == pytest.approx(0.62 * 12 * len(english))
+    assert _text_width("GPT は", 10) == pytest.approx(0.62 * 10 * 4 + 10)
+
+
+def test_a_long_japanese_sentence_fits_its_exported_caption():
+    """The export's width follows its caption: a sentence of 120 full-width characters needs
+    about 1,440 px, where the old estimate (7.5 px a character) gave 900 and cut it off."""
+    from engine.export import Block, Export, to_svg
+
+    run = AttentionRun(text="長" * 120, model="gpt")
+    matrix = Matrix(np.eye(2, dtype=np.float32), ["a", "b"])
+    export = Export(kind="heatmap", subtitle="第 1 層", blocks=[Block("h", matrix=matrix)])
+    root = _svg(to_svg(export, run).split("\n", 1)[1])  # after the XML declaration
+    assert float(root.get("width")) >= 12 * 120 + 24
