@@ -423,6 +423,7 @@ def main() -> int:
         *cpu_bound_lines(results, sizes, total=args.burst),
     ]
     common.publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
+    return 0
 
 
 def cpu_bound_lines(results: dict[int, list[dict]], sizes: list[int], *, total: int) -> list[str]:
@@ -457,7 +458,6 @@ def cpu_bound_lines(results: dict[int, list[dict]], sizes: list[int], *, total: 
             f"N = 1; 0.5 would need S ≤ W_1 − 2 W_N = {w1 - 2 * wn:.1f} ms per run."
         )
     return lines
-    return 0
 
 
 if __name__ == "__main__":

@@ -197,6 +197,10 @@ VALUES = Query(
 )
 
 
+# The stored arrays each kind of ``values`` is computed from.
+NEEDED = {"weights": ("weights",), "scores": ("scores",), "norm": ("weights", "value_norms")}
+
+
 @router.get(
     "attention/{run_id}/",
     url_name="attention-run",
@@ -222,7 +226,7 @@ def api_run(
             return _error("No run with this id.", 404)
         if wait > 0 and not run.is_final:
             wait_for(announced, wait)
-            run = selectors.run_after_wait(run.id)
+            run = selectors.run_after_wait(run.id, arrays=NEEDED[values])
     body = {
         "id": str(run.id),
         "status": run.status,
@@ -251,8 +255,7 @@ def api_run(
                 % {"l": run.layers - 1, "h": run.heads - 1},
                 400,
             )
-        needed = {"weights": ["weights"], "scores": ["scores"], "norm": ["weights", "value_norms"]}
-        selectors.load_arrays(run=run, names=[*needed[values], *selectors.API_ARRAYS])
+        selectors.load_arrays(run=run, names=[*NEEDED[values], *selectors.API_ARRAYS])
         data = presenters.RunData(run)
         if values == "scores":
             weights = data.scores  # [L, H, T, T]

@@ -30,9 +30,9 @@ from django.utils.translation import gettext as _
 from . import model_view, visuals
 from .models import AttentionRun
 from .presenters import Matrix, RunData, ViewParams
+from .source import STEPS
 
 WHICH = ("first", "second", "difference")
-STEP_KEYS = ("q", "k", "qk", "scaled", "mask", "softmax", "output")
 FONT_FAMILY = "ui-monospace, Menlo, Consolas, 'Noto Sans Mono CJK JP', monospace"
 
 
@@ -128,7 +128,7 @@ def build(
             raise NotAvailable(_("This run generated no tokens."))
         return Export("generation", where, [Block(where, matrix)])
     if view.kind == "step":
-        key = step if step in STEP_KEYS else "softmax"
+        key = step if step in STEPS else "softmax"
         for step_key, label, matrix, table in data.step(view):
             if step_key == key:
                 block = Block(label, matrix, table, data.labels() if table is not None else None)

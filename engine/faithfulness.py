@@ -27,7 +27,9 @@ def claim_check(*, check_id) -> FaithfulnessCheck | None:
     ).update(status=Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1)
     if not claimed:
         return None
-    return FaithfulnessCheck.objects.select_related("run").get(id=check_id)
+    # The check reads the run's text, tokens and model, never its arrays (often megabytes).
+    arrays = [f"run__{name}" for name in AttentionRun.ARRAY_FIELDS]
+    return FaithfulnessCheck.objects.select_related("run").defer(*arrays).get(id=check_id)
 
 
 def fail_check(*, check_id, code: str, detail: str = "") -> bool:

@@ -315,7 +315,7 @@ class RunData:
     def similarity(self, view: ViewParams) -> "SimilaritySplit | None":
         """The pair's cosine split into token pairs (or word pairs with ``unit=word``), the
         strongest pairs, and the cosine after every layer. None for a single sentence."""
-        if not self.run.similarity_pairs:
+        if not self.run.compare_text or not self.run.similarity_pairs:
             return None
         matrix = np.asarray(self.run.similarity_pairs, dtype=np.float64)
         first, second = self.run.tokens, self.run.compare_tokens

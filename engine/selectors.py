@@ -20,17 +20,24 @@ def run_for_read(run_id) -> AttentionRun | None:
 API_ARRAYS = ("similarity_pairs",)
 
 
-def run_after_wait(run_id) -> AttentionRun | None:
-    """A run read again once its wait is over, with ``weights`` (the attention the API answers
-    with once it is done) and ``API_ARRAYS`` in the same query; the other arrays stay deferred."""
-    arrays = [name for name in AttentionRun.ARRAY_FIELDS if name not in ("weights", *API_ARRAYS)]
-    return AttentionRun.objects.filter(id=run_id).defer(*arrays).first()
+# What every finished run page reads: its attention, and the norms that decide whether the
+# norm-based view is offered. Loaded in one query (each would otherwise be a query of its own).
+RUN_PAGE_ARRAYS = ("weights", "value_norms")
+
+
+def run_after_wait(run_id, *, arrays=("weights",)) -> AttentionRun | None:
+    """A run read again once its wait is over, with ``arrays`` (the ones the API answers with
+    once it is done) and ``API_ARRAYS`` in the same query; the other arrays stay deferred."""
+    wanted = (*arrays, *API_ARRAYS)
+    deferred = [name for name in AttentionRun.ARRAY_FIELDS if name not in wanted]
+    return AttentionRun.objects.filter(id=run_id).defer(*deferred).first()
 
 
 def load_arrays(*, run: AttentionRun, names) -> None:
     """Load those of the arrays ``names`` that ``run`` deferred, in one query (read one by one
     on first use, each would be a query of its own)."""
-    missing = [name for name in names if name in run.get_deferred_fields()]
+    deferred = run.get_deferred_fields()
+    missing = [name for name in names if name in deferred]
     if missing:
         run.refresh_from_db(fields=missing)
 

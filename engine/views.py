@@ -165,18 +165,23 @@ def _run_context(request, run: AttentionRun) -> dict:
     if run.status == AttentionRun.Status.QUEUED:
         context["ahead"] = selectors.queue_position(run=run)
     if run.status == AttentionRun.Status.DONE:
+        selectors.load_arrays(run=run, names=selectors.RUN_PAGE_ARRAYS)
         view = presenters.parse_view(request.GET, run=run)
-        context.update(view_context(run, view))
+        data = presenters.RunData(run)
+        context.update(view_context(run, view, data))
         if view.kind == "model" or request.GET.get("compact"):
-            context.update(model_grid_context(request, run, view))
+            context.update(model_grid_context(request, run, view, data))
     return context
 
 
-def model_grid_context(request, run: AttentionRun, view: presenters.ViewParams) -> dict:
+def model_grid_context(
+    request, run: AttentionRun, view: presenters.ViewParams, data: presenters.RunData | None = None
+) -> dict:
     """Every head as a labelled thumbnail, filtered by ``?role=`` (server-side, so the filter
     works without JavaScript; static/js/roles.js does the same at once in the page)."""
     role, unknown = model_view.parse_role(request.GET.get("role"), causal=run.is_decoder)
-    context = {"grid": model_view.grid(run, presenters.RunData(run), view, role_filter=role)}
+    data = data or presenters.RunData(run)
+    context = {"grid": model_view.grid(run, data, view, role_filter=role)}
     if unknown:
         context["role_error"] = _("There is no role “%(role)s”; every head is shown.") % {
             "role": request.GET.get("role", "")[:40]
@@ -184,8 +189,10 @@ def model_grid_context(request, run: AttentionRun, view: presenters.ViewParams) 
     return context
 
 
-def view_context(run: AttentionRun, view: presenters.ViewParams) -> dict:
-    data = presenters.RunData(run)
+def view_context(
+    run: AttentionRun, view: presenters.ViewParams, data: presenters.RunData | None = None
+) -> dict:
+    data = data or presenters.RunData(run)
     context = {
         "view": view,
         "layers": range(run.layers),

@@ -104,10 +104,9 @@ def heatmap_svg(
     short = [escape(label[:16]) for label in matrix.labels]
     row_esc = [escape(label) for label in matrix.rows]
     row_short = [escape(label[:16]) for label in matrix.rows]
-    labelled = show_labels
     # Focusable row labels inside an image would be hidden from assistive technology: a
     # heatmap the learner can explore is a group, a static one an image.
-    role = "group" if interactive and labelled else "img"
+    role = "group" if interactive and show_labels else "img"
     parts = [
         f'<svg class="heatmap" xmlns="http://www.w3.org/2000/svg" role="{role}" '
         f'aria-label="{escape(title)}" '
@@ -115,7 +114,7 @@ def heatmap_svg(
         f'data-size="{n}" data-rows="{rows}" data-causal="{str(matrix.causal).lower()}">'
         f"<title>{escape(title)}</title>"
     ]
-    if labelled:
+    if show_labels:
         font = min(FONT, cell * 0.85)
         row_hint = _("Row %(token)s: show only this row")
         for i, label in enumerate(row_short):

@@ -157,11 +157,5 @@ class PerVersion:
             self.put(key, value, token=token)
         return value
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.weight = 0
-            self._token = ""
-
     def __len__(self) -> int:
         return len(self._entries)

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from .analysis import rollout
+from .model import _to_host
 
 METHODS = ("attention", "rollout", "norm", "gradient")
 MAX_K = 5  # at most this many tokens are removed
@@ -185,11 +186,11 @@ class _Adapter:
         leaf = captured["embedded"]
         last = output.layers[-1]
         return Probe(
-            weights=_host(torch.stack([trace.weights[0] for trace in output.layers])),
-            last_values=_host(last.values[0]),
-            last_w_out=_host(self.layers[-1].attention.output.weight),
-            embedded=_host(leaf[0]),
-            gradient=_host(leaf.grad[0]),
+            weights=_to_host(torch.stack([trace.weights[0] for trace in output.layers])),
+            last_values=_to_host(last.values[0]),
+            last_w_out=_to_host(self.layers[-1].attention.output.weight),
+            embedded=_to_host(leaf[0]),
+            gradient=_to_host(leaf.grad[0]),
         )
 
 
@@ -212,7 +213,7 @@ class _Encoder(_Adapter):
 
         ids, mask = self.pad(id_lists)
         output = self.model.encoder(ids, mask)
-        return _host(sentence_embedding(output.last_hidden_state, mask))
+        return _to_host(sentence_embedding(output.last_hidden_state, mask))
 
     measure = staticmethod(embedding_shift)
 
@@ -237,17 +238,13 @@ class _Decoder(_Adapter):
         logits = self.model.decoder(ids, mask).logits
         last = mask.sum(dim=1) - 1
         rows = torch.arange(len(id_lists), device=ids.device)
-        return _host(torch.softmax(logits[rows, last].float(), dim=-1))
+        return _to_host(torch.softmax(logits[rows, last].float(), dim=-1))
 
     measure = staticmethod(total_variation)
 
 
 def _adapter(model) -> _Adapter:
     return _Decoder(model) if hasattr(model, "decoder") else _Encoder(model)
-
-
-def _host(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().to("cpu", torch.float32).numpy()
 
 
 # --- the test itself -------------------------------------------------------------------------------
